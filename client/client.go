@@ -1,0 +1,261 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a Client. Only Credentials is required.
+type Config struct {
+	Credentials Credentials
+	// Timeout bounds each request, from dial to the end of the body.
+	// Default 15s.
+	Timeout time.Duration
+	// Conns is the number of keep-alive connections to hold open, normally
+	// the number of workers. Default 4.
+	Conns int
+	// CAFile is a PEM bundle of CAs to trust instead of the system's.
+	CAFile string
+	// CertFile and KeyFile are a client certificate for mutual TLS.
+	CertFile, KeyFile string
+	// InsecureSkipVerify turns off TLS verification. Dangerous; the caller
+	// must warn the operator.
+	InsecureSkipVerify bool
+	// AllowHTTP permits plain http:// to a host that is not loopback.
+	AllowHTTP bool
+	// UserAgent is sent with every request.
+	UserAgent string
+	// Transport replaces the HTTP transport (tests). The TLS settings above
+	// are then ignored.
+	Transport http.RoundTripper
+}
+
+// Client sends registrations to one CENTAGATE server. It is safe for
+// concurrent use; create one per run.
+type Client struct {
+	endpoint  string
+	cenToken  string
+	userAgent string
+	timeout   time.Duration
+	hc        *http.Client
+	now       func() time.Time
+}
+
+// ErrConfig is wrapped by errors about an unusable client configuration.
+var ErrConfig = errors.New("client configuration")
+
+// New checks cfg and returns a Client. The cenToken is computed here, once.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Credentials.Check(); err != nil {
+		return nil, err
+	}
+	endpoint, err := Endpoint(cfg.Credentials.URL, cfg.Credentials.Admin, cfg.AllowHTTP)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.Conns <= 0 {
+		cfg.Conns = 4
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "tokenreg"
+	}
+	rt := cfg.Transport
+	if rt == nil {
+		tlsConf, err := tlsConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		rt = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       tlsConf,
+			TLSHandshakeTimeout:   cfg.Timeout,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          cfg.Conns + 4,
+			MaxIdleConnsPerHost:   cfg.Conns + 4,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: cfg.Timeout,
+			ExpectContinueTimeout: time.Second,
+		}
+	}
+	origin, _ := url.Parse(endpoint)
+	hc := &http.Client{
+		Transport: rt,
+		Timeout:   cfg.Timeout,
+		// A redirect to another host would carry the signed request (and the
+		// cenToken) somewhere the operator did not configure: refuse it.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host != origin.Host || req.URL.Scheme != origin.Scheme {
+				return fmt.Errorf("refusing redirect to %s://%s: only the configured server is trusted", req.URL.Scheme, req.URL.Host)
+			}
+			if len(via) >= 3 {
+				return errors.New("too many redirects")
+			}
+			return nil
+		},
+	}
+	return &Client{
+		endpoint:  endpoint,
+		cenToken:  cfg.Credentials.CenToken(),
+		userAgent: cfg.UserAgent,
+		timeout:   cfg.Timeout,
+		hc:        hc,
+		now:       time.Now,
+	}, nil
+}
+
+// Endpoint builds the registerActiveToken URL for a base URL and admin
+// username. The admin username is one escaped path segment, so a '/' or '?'
+// in it cannot change the request path. Plain http:// is refused unless the
+// host is loopback or allowHTTP is set.
+func Endpoint(base, admin string, allowHTTP bool) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(base))
+	if err != nil {
+		return "", fmt.Errorf("%w: server URL: %v", ErrConfig, err)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !allowHTTP && !isLoopback(u.Hostname()) {
+			return "", fmt.Errorf("%w: refusing plain http:// to %s: the request carries the cenToken; use https://, or --allow-http if the network is trusted", ErrConfig, u.Host)
+		}
+	default:
+		return "", fmt.Errorf("%w: server URL %q must start with https:// (for example https://mfa.example.com/CentagateWS/webresources)", ErrConfig, base)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%w: server URL %q has no host", ErrConfig, base)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%w: server URL must not carry a user or password", ErrConfig)
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return strings.TrimRight(u.String(), "/") + "/token/registerActiveToken/" + url.PathEscape(admin), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --ca-file: %v", ErrConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: --ca-file %s holds no PEM certificate", ErrConfig, cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return nil, fmt.Errorf("%w: --client-cert and --client-key go together", ErrConfig)
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: client certificate: %v", ErrConfig, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Registration is one row to register.
+type Registration struct {
+	Username  string
+	TokenSn   string
+	TokenType TokenType
+}
+
+type requestBody struct {
+	Username  string `json:"username"`
+	TokenSn   string `json:"tokenSn"`
+	TokenType string `json:"tokenType"`
+	CenToken  string `json:"cenToken"`
+}
+
+// Register sends one registration and returns the server's verdict. A
+// non-zero code is a Response, not an error; the error is a
+// *TransportError when no verdict arrived, or ctx's error.
+func (c *Client) Register(ctx context.Context, r Registration) (Response, error) {
+	body, err := json.Marshal(requestBody{
+		Username:  r.Username,
+		TokenSn:   r.TokenSn,
+		TokenType: r.TokenType.Wire(),
+		CenToken:  c.cenToken,
+	})
+	if err != nil {
+		return Response{}, &TransportError{Op: "encode request", Err: err}
+	}
+	// wrote is set once any byte of the request may have left: from then on
+	// the server may have applied the registration whatever happens next.
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPut, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return Response{}, &TransportError{Op: "build request", Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Response{}, ctx.Err()
+		}
+		return Response{}, &TransportError{Op: "send", MaybeSent: wrote.Load(), Timeout: isTimeout(err), Err: stripURL(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return Response{}, ctx.Err()
+		}
+		return Response{}, &TransportError{Op: "read body", StatusCode: resp.StatusCode, MaybeSent: true, Timeout: isTimeout(err), Err: stripURL(err)}
+	}
+	return DecodeResponse(resp.StatusCode, resp.Header, data, c.now())
+}
+
+// CloseIdleConnections closes the keep-alive connections.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// stripURL drops the *url.Error wrapper, whose text repeats the method and
+// endpoint on every line of a result file.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

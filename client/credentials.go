@@ -1,0 +1,74 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Credentials are what the server needs to accept a registration. AuthToken
+// and SecretCode are secrets: the String, GoString and LogValue forms redact
+// them, so a Credentials value can be logged or printed in an error safely.
+type Credentials struct {
+	// URL is the web-service root, e.g.
+	// https://mfa.example.com/CentagateWS/webresources.
+	URL string
+	// Admin is the admin username, sent as a path segment and signed.
+	Admin      string
+	AuthToken  string
+	SecretCode string
+}
+
+// CenToken returns the signature of these credentials (see CenToken).
+func (c Credentials) CenToken() string { return CenToken(c.Admin, c.AuthToken, c.SecretCode) }
+
+// Check reports which settings are missing, naming the environment variables
+// that provide them; it never includes a secret's value.
+func (c Credentials) Check() error {
+	var missing []string
+	if strings.TrimSpace(c.URL) == "" {
+		missing = append(missing, "the server URL (--url or CENTAGATE_URL)")
+	}
+	if c.Admin == "" {
+		missing = append(missing, "the admin username (--admin or CENTAGATE_ADMIN)")
+	}
+	if c.AuthToken == "" {
+		missing = append(missing, "the auth token (CENTAGATE_AUTH_TOKEN)")
+	}
+	if c.SecretCode == "" {
+		missing = append(missing, "the secret code (CENTAGATE_SECRET_CODE)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: missing %s; set them in the environment or in a --credentials file", ErrCredentials, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// ErrCredentials is wrapped by errors about missing or unusable credentials.
+var ErrCredentials = errors.New("credentials incomplete")
+
+func redact(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return "[REDACTED]"
+}
+
+// String shows the URL and admin and redacts the secrets.
+func (c Credentials) String() string {
+	return fmt.Sprintf("{URL:%s Admin:%s AuthToken:%s SecretCode:%s}", c.URL, c.Admin, redact(c.AuthToken), redact(c.SecretCode))
+}
+
+// GoString is String, so that %#v redacts too.
+func (c Credentials) GoString() string { return c.String() }
+
+// LogValue implements slog.LogValuer with the secrets redacted.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("url", c.URL),
+		slog.String("admin", c.Admin),
+		slog.String("auth_token", redact(c.AuthToken)),
+		slog.String("secret_code", redact(c.SecretCode)),
+	)
+}

@@ -1,0 +1,192 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxBodyBytes caps the response body read from the server; a larger body is
+// a transport failure.
+const MaxBodyBytes = 1 << 20
+
+// Response is the server's verdict on one registration.
+type Response struct {
+	// Code is the server's code as text: "0" for success. A numeric code in
+	// the JSON is converted to its decimal text.
+	Code string
+	// Message is the server's message, verbatim.
+	Message string
+	// Object is the raw JSON of the "object" field (null when absent).
+	Object json.RawMessage
+}
+
+// OK reports whether the server applied the registration.
+func (r Response) OK() bool { return r.Code == CodeSuccess }
+
+// Class is Classify(r.Code).
+func (r Response) Class() Class { return Classify(r.Code) }
+
+// TransportError is a request that got no server verdict: the connection
+// failed, timed out, or the answer was not a CENTAGATE response (non-2xx
+// status, HTML from a proxy, truncated or non-JSON body, no code).
+type TransportError struct {
+	// Op says what failed, e.g. "send", "read body", "decode".
+	Op string
+	// StatusCode is the HTTP status, 0 if no response arrived.
+	StatusCode int
+	// RetryAfter is the server's Retry-After, 0 if absent or unparsable.
+	RetryAfter time.Duration
+	// MaybeSent is true when the request may have reached the server, so
+	// that it may have been applied although no verdict came back.
+	MaybeSent bool
+	// Timeout is true when the request's deadline passed.
+	Timeout bool
+	// Snippet is the start of an unusable body, for the operator's eyes.
+	Snippet string
+	// Err is the underlying error, if any.
+	Err error
+}
+
+func (e *TransportError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Op)
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, ": HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if e.Snippet != "" {
+		fmt.Fprintf(&b, " (body starts %q)", e.Snippet)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	return b.String()
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// ErrNoCode is wrapped when a JSON body has no usable "code" field.
+var ErrNoCode = errors.New("response has no code")
+
+// DecodeResponse turns an HTTP answer into a Response or a *TransportError.
+// It accepts a string or numeric code, and an object that is null, missing,
+// a JSON string or any other JSON value; it refuses non-2xx statuses, bodies
+// that are not a JSON object with a code, and bodies over MaxBodyBytes.
+// now is used to interpret a Retry-After given as an HTTP date.
+func DecodeResponse(status int, header http.Header, body []byte, now time.Time) (Response, error) {
+	if status < 200 || status > 299 {
+		return Response{}, &TransportError{
+			Op:         "server answered",
+			StatusCode: status,
+			RetryAfter: ParseRetryAfter(header.Get("Retry-After"), now),
+			MaybeSent:  true,
+			Snippet:    snippet(body),
+		}
+	}
+	bad := func(err error) (Response, error) {
+		return Response{}, &TransportError{Op: "decode response", StatusCode: status, MaybeSent: true, Snippet: snippet(body), Err: err}
+	}
+	if len(body) > MaxBodyBytes {
+		return bad(fmt.Errorf("body over %d bytes", MaxBodyBytes))
+	}
+	var raw struct {
+		Code    json.RawMessage `json:"code"`
+		Message json.RawMessage `json:"message"`
+		Object  json.RawMessage `json:"object"`
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return bad(errors.New("empty body"))
+	}
+	if trimmed[0] != '{' {
+		return bad(errors.New("body is not a JSON object"))
+	}
+	if err := json.Unmarshal(trimmed, &raw); err != nil {
+		return bad(err)
+	}
+	code, ok := jsonScalar(raw.Code)
+	if !ok || code == "" {
+		return bad(ErrNoCode)
+	}
+	msg, _ := jsonScalar(raw.Message)
+	obj := raw.Object
+	if len(obj) == 0 {
+		obj = json.RawMessage("null")
+	}
+	return Response{Code: code, Message: msg, Object: obj}, nil
+}
+
+// jsonScalar returns the text of a JSON string or number; null and absent
+// give "", true; other values give false.
+func jsonScalar(v json.RawMessage) (string, bool) {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || string(v) == "null" {
+		return "", true
+	}
+	switch v[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", false
+		}
+		return strings.TrimSpace(s), true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err != nil {
+			return "", false
+		}
+		if i, err := n.Int64(); err == nil {
+			return strconv.FormatInt(i, 10), true
+		}
+		if f, err := n.Float64(); err == nil && f == float64(int64(f)) {
+			return strconv.FormatInt(int64(f), 10), true
+		}
+		return n.String(), true
+	}
+	return "", false
+}
+
+// ParseRetryAfter reads a Retry-After header given in seconds or as an HTTP
+// date; it returns 0 when the header is empty, malformed or in the past.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > 24*3600 {
+			secs = 24 * 3600
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func snippet(body []byte) string {
+	const max = 80
+	if len(body) > max {
+		body = body[:max]
+	}
+	for !utf8.Valid(body) && len(body) > 0 {
+		body = body[:len(body)-1]
+	}
+	return strings.Join(strings.Fields(string(body)), " ")
+}
