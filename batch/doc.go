@@ -1,0 +1,20 @@
+// Package batch runs a registration batch: it reads the input CSV as a
+// stream, validates and de-duplicates the rows, paces the requests through
+// one rate limiter and a pool of workers, retries what may be retried, and
+// hands every row's outcome to a single writer goroutine that owns the
+// result file.
+//
+// The pipeline is
+//
+//	reader -> dispatcher -> workers -> writer
+//
+// The reader validates rows in file order (invalid and duplicate rows go
+// straight to the writer); the dispatcher keeps rows that share a username
+// out of flight together and in file order (SPEC §4); each worker waits on
+// the shared limiter before every attempt; the writer records, counts and
+// trips the circuit breaker. A row's failure is a report.Result, never an
+// error: Run returns an error only for what stops the whole run.
+//
+// batch does not parse flags, read the environment or open files other than
+// through the values it is given.
+package batch

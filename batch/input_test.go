@@ -1,0 +1,227 @@
+package batch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/tokenreg/tokenreg/client"
+)
+
+// readAll reads every row of a CSV text; fatal is the *InputError, if any.
+func readAll(t *testing.T, text string) (rows []Row, fatal *InputError) {
+	t.Helper()
+	rd, err := NewReader("in.csv", strings.NewReader(text), ReaderOptions{})
+	if err != nil {
+		if !errors.As(err, &fatal) {
+			t.Fatalf("NewReader error %v is not an *InputError", err)
+		}
+		return nil, fatal
+	}
+	for {
+		r, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			if !errors.As(err, &fatal) {
+				t.Fatalf("Read error %v is not an *InputError", err)
+			}
+			return rows, fatal
+		}
+		rows = append(rows, r)
+	}
+}
+
+func TestReaderAcceptsTolerableShapes(t *testing.T) {
+	tests := []struct {
+		name  string
+		text  string
+		lines []int
+	}{
+		{"plain", "username,tokenSn,tokenType\nalice,+60123456789,1\nbob,OTP1,2\n", []int{2, 3}},
+		{"bom and crlf", "\ufeffusername,tokenSn,tokenType\r\nalice,+60123456789,SMS\r\nbob,OTP1,OTP\r\n", []int{2, 3}},
+		{"mixed line ends", "username,tokenSn,tokenType\r\nalice,+60123456789,sms\nbob,OTP1,otp\r\n", []int{2, 3}},
+		{"blank lines", "username,tokenSn,tokenType\n\nalice,+60123456789,1\n\n\n   \n,,\nbob,OTP1,2\n", []int{3, 8}},
+		{"aliases and extra columns", "Dept,User_ID,Serial,Type,Note\nit,alice,OTP1,2,x\n", []int{2}},
+		{"alias spellings", "USER ID,Token-SN,TOKEN TYPE\nalice,OTP1,2\n", []int{2}},
+		{"phone alias", "user,mobile,type\nalice,60123456789,1\n", []int{2}},
+		{"surrounding spaces", "username , tokenSn , tokenType\n  alice  ,  OTP1  ,  OTP  \n", []int{2}},
+		{"no final newline", "username,tokenSn,tokenType\nalice,OTP1,2", []int{2}},
+		{"quoted newline moves the line", "username,tokenSn,tokenType,note\nalice,OTP1,2,\"two\nlines\"\nbob,OTP2,2,x\n", []int{2, 4}},
+		{"header only", "username,tokenSn,tokenType\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, fatal := readAll(t, tt.text)
+			if fatal != nil {
+				t.Fatalf("fatal error %v", fatal)
+			}
+			var lines []int
+			for _, r := range rows {
+				if r.Problem != "" {
+					t.Errorf("line %d: unexpected problem %q", r.Line, r.Problem)
+				}
+				lines = append(lines, r.Line)
+			}
+			if !equalInts(lines, tt.lines) {
+				t.Errorf("lines = %v, want %v", lines, tt.lines)
+			}
+		})
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReaderFieldValues(t *testing.T) {
+	rows, fatal := readAll(t, "\ufeffUser, Mobile ,TYPE\r\n  alice , +60123456789 , sms \r\n")
+	if fatal != nil || len(rows) != 1 {
+		t.Fatalf("rows=%v fatal=%v", rows, fatal)
+	}
+	r := rows[0]
+	if r.Username != "alice" || r.TokenSn != "+60123456789" || r.TokenType != client.SMS || r.Line != 2 {
+		t.Errorf("row = %+v, want alice/+60123456789/SMS line 2", r)
+	}
+}
+
+func TestReaderRowProblems(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name, row, want string
+	}{
+		{"empty username", ",OTP1,2", "username is empty"},
+		{"empty serial", "alice,,2", "tokenSn is empty"},
+		{"unknown type", "alice,OTP1,3", "tokenType \"3\" is unknown"},
+		{"empty type", "alice,OTP1,", "tokenType is empty"},
+		{"short phone", "alice,1234567,1", "8 to 15 digits"},
+		{"long phone", "alice,1234567890123456,1", "8 to 15 digits"},
+		{"phone with letters", "alice,+6012345678a,SMS", "8 to 15 digits"},
+		{"phone with spaces", "alice,\"+60 123 456 789\",SMS", "8 to 15 digits"},
+		{"otp with space", "alice,\"OTP 1\",2", "space or control"},
+		{"otp with control", "alice,OTP\x011,2", "space or control"},
+		{"otp with NUL", "alice,OTP\x001,2", "space or control"},
+		{"invalid utf8", "al\xffice,OTP1,2", "not valid UTF-8"},
+		{"field too long", "alice," + long + ",2", "over the limit of 256"},
+		{"too few fields", "alice,OTP1", "has 2 fields but the header has 3"},
+		{"too many fields", "alice,OTP1,2,extra", "has 4 fields but the header has 3"},
+		{"bare quote", "ali\"ce,OTP1,2", "malformed CSV"},
+		{"username control", "ali\tce,OTP1,2", "control character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, fatal := readAll(t, "username,tokenSn,tokenType\n"+tt.row+"\nbob,OTP9,2\n")
+			if fatal != nil {
+				t.Fatalf("fatal error %v", fatal)
+			}
+			if len(rows) != 2 {
+				t.Fatalf("got %d rows, want 2 (the bad one and the next)", len(rows))
+			}
+			if !strings.Contains(rows[0].Problem, tt.want) {
+				t.Errorf("problem = %q, want it to contain %q", rows[0].Problem, tt.want)
+			}
+			if rows[0].Line != 2 || rows[1].Line != 3 || rows[1].Problem != "" {
+				t.Errorf("rows = %+v, want the bad row at line 2 and a good row at line 3", rows)
+			}
+		})
+	}
+}
+
+func TestReaderFatal(t *testing.T) {
+	tests := []struct {
+		name, text string
+		line       int
+		want       string
+	}{
+		{"empty file", "", 0, "empty"},
+		{"only a bom", "\ufeff", 0, "empty"},
+		{"no header", "alice,OTP1,2\n", 1, "no header row"},
+		{"missing column", "username,tokenSn\nalice,OTP1\n", 1, "lacks the column(s) tokenType"},
+		{"duplicated column", "username,user,tokenSn,tokenType\na,b,OTP1,2\n", 1, "both give the username"},
+		{"unterminated quote", "username,tokenSn,tokenType\nalice,OTP1,2\nbob,\"OTP2,2\ncarol,OTP3,2\n", 3, "never closed"},
+		{"unterminated quote in header", "username,\"tokenSn,tokenType\n", 1, "never closed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, fatal := readAll(t, tt.text)
+			if fatal == nil {
+				t.Fatalf("no fatal error, want one containing %q", tt.want)
+			}
+			if fatal.Line != tt.line || !strings.Contains(fatal.Error(), tt.want) {
+				t.Errorf("error = %v (line %d), want line %d containing %q", fatal, fatal.Line, tt.line, tt.want)
+			}
+		})
+	}
+}
+
+func TestReaderSHA256(t *testing.T) {
+	rd, err := NewReader("in.csv", strings.NewReader("username,tokenSn,tokenType\n"), ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rd.SHA256(); got != "" {
+		t.Errorf("SHA256 before EOF = %q, want empty", got)
+	}
+	if _, err := rd.Read(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Read = %v, want EOF", err)
+	}
+	sum := sha256.Sum256([]byte("username,tokenSn,tokenType\n"))
+	if got, want := rd.SHA256(), hex.EncodeToString(sum[:]); got != want {
+		t.Errorf("SHA256 = %q, want %q", got, want)
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add("username,tokenSn,tokenType\nalice,+60123456789,1\n")
+	f.Add("\ufeffuser,serial,type\r\nbob,OTP1,OTP\r\n\r\n")
+	f.Add("username,tokenSn,tokenType\n\"a\nb\",x,2\n")
+	f.Add("username,tokenSn,tokenType\nal\"ice,OTP1,2\n")
+	f.Add("username,tokenSn,tokenType\nalice,\"OTP1,2\n")
+	f.Add("username,tokenSn\n")
+	f.Add("a,b,c,d\n1,2,3\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		rd, err := NewReader("fuzz.csv", strings.NewReader(text), ReaderOptions{})
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("NewReader error %T %v is not an *InputError", err, err)
+			}
+			return
+		}
+		last := 1
+		for i := 0; ; i++ {
+			r, err := rd.Read()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				var ie *InputError
+				if !errors.As(err, &ie) {
+					t.Fatalf("Read error %T %v is not an *InputError", err, err)
+				}
+				return
+			}
+			if r.Line <= last {
+				t.Fatalf("line %d after line %d: lines must increase", r.Line, last)
+			}
+			last = r.Line
+			if r.Problem == "" {
+				if !r.TokenType.Valid() || r.Username == "" || r.TokenSn == "" || len(r.TokenSn) > MaxFieldBytes {
+					t.Fatalf("row %+v accepted but not sendable", r)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,496 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/report"
+)
+
+// Registrar sends one registration; *client.Client implements it. It must
+// be safe for concurrent use.
+type Registrar interface {
+	Register(ctx context.Context, r client.Registration) (client.Response, error)
+}
+
+// Ledger remembers the registrations that succeeded in earlier runs
+// (SPEC §5a). It is called from the reader (Lookup) and the writer (Record)
+// goroutines, one call at a time from each.
+type Ledger interface {
+	// Lookup reports when the registration succeeded, if it did.
+	Lookup(ctx context.Context, username string, t client.TokenType, tokenSn string) (at time.Time, found bool, err error)
+	// Record stores a success durably before its result row is written.
+	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error
+}
+
+// Config is one run's policy. The zero value of each field is its
+// documented default unless said otherwise.
+type Config struct {
+	// Registrar sends the requests; required unless DryRun.
+	Registrar Registrar
+	// Rate is requests per second over all workers; 0 = unlimited.
+	Rate float64
+	// Burst is the limiter's burst; default 1.
+	Burst int
+	// Workers is the number of concurrent requests; default 4.
+	Workers int
+	// Attempts is the most requests a row may take; default 5.
+	Attempts int
+	// Timeout bounds each request; default 15s.
+	Timeout time.Duration
+	// Backoff schedules the retries.
+	Backoff Backoff
+	// AbortAfter trips the circuit breaker (SPEC §5): if the first
+	// AbortAfter answered rows all failed with one code, or 2.5×AbortAfter
+	// sent rows in a row ended in error. 0 disables it.
+	AbortAfter int
+	// DryRun checks the rows without sending anything: valid rows get
+	// status "valid".
+	DryRun bool
+	// Shard keeps only this machine's rows; the others are skipped.
+	Shard Shard
+	// Resume skips the lines an earlier result already decided.
+	Resume *Resume
+	// Ledger skips the registrations recorded by earlier runs; optional.
+	Ledger Ledger
+	// Select, if set, drops the rows it returns false for: they get no
+	// result row (retry's --status and --codes filters).
+	Select func(*Row) bool
+	// Logger receives warnings and, with Verbose, a debug line per row.
+	Logger  *slog.Logger
+	Verbose bool
+	// OnResult is called by the writer goroutine after each row is
+	// written (progress display).
+	OnResult func(report.Result)
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// AbortError is returned when the circuit breaker stopped the run.
+type AbortError struct{ Reason string }
+
+func (e *AbortError) Error() string { return "aborted: " + e.Reason }
+
+// Outcome says how a run ended, beyond its error.
+type Outcome struct {
+	// Unsent is the number of rows read but left undecided because the run
+	// stopped early (interrupt or abort); --resume sends them.
+	Unsent int
+}
+
+type job struct {
+	row     Row
+	unknown bool // an earlier run's attempt may have applied it
+}
+
+type pipeline struct {
+	cfg     Config
+	pace    *pacer
+	out     *report.Writer
+	sum     *report.Summary
+	log     *slog.Logger
+	now     func() time.Time
+	results chan report.Result
+}
+
+// Run reads every row from rd and writes exactly one result per decided row
+// to out, counting it in sum. Cancelling ctx is a graceful stop: reading
+// ends, rows in flight finish their current attempt (bounded by Timeout)
+// and are written, and Run returns ctx's error. Rows never decided get no
+// result row, so that --resume sends them.
+//
+// The error is nil when every row was decided, an *InputError for an
+// unusable input, an *AbortError from the circuit breaker, ctx's error on
+// interruption, or a write error.
+func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summary, cfg Config) (Outcome, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 5
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registrar == nil && !cfg.DryRun {
+		return Outcome{}, errors.New("batch: no Registrar")
+	}
+	p := &pipeline{
+		cfg:     cfg,
+		pace:    newPacer(cfg.Rate, cfg.Burst, cfg.Now),
+		out:     out,
+		sum:     sum,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		results: make(chan report.Result, 2*cfg.Workers+16),
+	}
+
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+
+	// The writer drains results until the producers are done, whatever
+	// happens: a producer never blocks on it, and every decided row is
+	// written even while the run is stopping.
+	written := make(chan error, 1)
+	go func() { written <- p.write(stop) }()
+
+	g, gctx := errgroup.WithContext(runCtx)
+	jobs := make(chan job, cfg.Workers)
+	ready := make(chan job)
+	// Each worker has at most one undelivered done, so this never blocks.
+	done := make(chan string, cfg.Workers)
+	var unsent int
+	g.Go(func() error { return p.read(gctx, rd, jobs) })
+	g.Go(func() error {
+		unsent = dispatch(gctx, jobs, ready, done, 4*cfg.Workers+64)
+		return nil
+	})
+	for range cfg.Workers {
+		g.Go(func() error { return p.work(gctx, ready, done) })
+	}
+	gerr := g.Wait()
+	close(p.results)
+	werr := <-written
+
+	o := Outcome{Unsent: unsent}
+	switch {
+	case werr != nil:
+		return o, werr
+	case gerr != nil:
+		return o, gerr
+	}
+	var ae *AbortError
+	if cause := context.Cause(runCtx); errors.As(cause, &ae) {
+		return o, ae
+	}
+	if err := ctx.Err(); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// read validates the rows in file order and hands the sendable ones to the
+// dispatcher; the others go straight to the writer. It owns jobs.
+func (p *pipeline) read(ctx context.Context, rd *Reader, jobs chan<- job) error {
+	defer close(jobs)
+	dd := newDedup()
+	for ctx.Err() == nil {
+		row, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p.cfg.Select != nil && !p.cfg.Select(&row) {
+			continue
+		}
+		prior, resumed, err := p.cfg.Resume.check(&row)
+		if err != nil {
+			return &InputError{Name: rd.name, Line: row.Line, Err: err}
+		}
+		emit := func(st report.Status, msg string) {
+			if resumed && prior.final {
+				return // decided by the earlier run
+			}
+			r := row.Result(st, msg)
+			r.FinishedAt = p.now()
+			p.results <- r
+		}
+		if row.Problem != "" {
+			emit(report.StatusInvalid, row.Problem)
+			continue
+		}
+		if first, other := dd.check(row.TokenType, row.TokenSn, row.Username, row.Line); first > 0 {
+			msg := fmt.Sprintf("duplicate of line %d", first)
+			if other {
+				msg += fmt.Sprintf(" (there the %s %s is given to another user)", row.TokenType, noun(row.TokenType))
+			}
+			emit(report.StatusSkipped, msg)
+			continue
+		}
+		if resumed && prior.final {
+			continue
+		}
+		if !p.cfg.Shard.Owns(row.Username) {
+			emit(report.StatusSkipped, fmt.Sprintf("another shard's row (this is shard %s)", p.cfg.Shard))
+			continue
+		}
+		if p.cfg.Ledger != nil {
+			at, found, err := p.cfg.Ledger.Lookup(ctx, row.Username, row.TokenType, row.TokenSn)
+			if err != nil {
+				return fmt.Errorf("ledger: %w", err)
+			}
+			if found {
+				emit(report.StatusSkipped, fmt.Sprintf("registered on %s (ledger)", at.UTC().Format("2006-01-02 15:04:05Z")))
+				continue
+			}
+		}
+		if p.cfg.DryRun {
+			emit(report.StatusValid, "")
+			continue
+		}
+		select {
+		case jobs <- job{row: row, unknown: prior.unknown}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+func noun(t client.TokenType) string {
+	if t == client.SMS {
+		return "number"
+	}
+	return "serial"
+}
+
+// dispatch passes rows to the workers so that rows sharing a username are
+// never in flight together and go out in file order (SPEC §4). It holds at
+// most limit rows, owns out, and returns the number of rows it still held
+// when ctx ended.
+func dispatch(ctx context.Context, in <-chan job, out chan<- job, done <-chan string, limit int) int {
+	defer close(out)
+	// waiting[u] exists while a row of user u is ready or in flight; it
+	// holds u's later rows in file order.
+	waiting := make(map[string][]job)
+	var queue []job // ready to go, in arrival order
+	held := 0       // rows in queue and in waiting
+	for {
+		if in == nil && len(queue) == 0 && len(waiting) == 0 {
+			return 0
+		}
+		var inC <-chan job
+		if in != nil && held < limit {
+			inC = in
+		}
+		var outC chan<- job
+		var next job
+		if len(queue) > 0 {
+			outC, next = out, queue[0]
+		}
+		select {
+		case <-ctx.Done():
+			return held
+		case j, ok := <-inC:
+			if !ok {
+				in = nil
+				continue
+			}
+			held++
+			u := userKey(j.row.Username)
+			if w, busy := waiting[u]; busy {
+				waiting[u] = append(w, j)
+			} else {
+				waiting[u] = nil
+				queue = append(queue, j)
+			}
+		case outC <- next:
+			queue[0] = job{}
+			queue = queue[1:]
+			held--
+		case u := <-done:
+			w := waiting[u]
+			if len(w) == 0 {
+				delete(waiting, u)
+				continue
+			}
+			queue = append(queue, w[0])
+			w[0] = job{}
+			waiting[u] = w[1:]
+		}
+	}
+}
+
+func userKey(u string) string { return strings.ToLower(u) }
+
+// work sends the rows it is given until ready closes.
+func (p *pipeline) work(ctx context.Context, ready <-chan job, done chan<- string) error {
+	for j := range ready {
+		if r, ok := p.register(ctx, j); ok {
+			p.results <- r
+		}
+		done <- userKey(j.row.Username)
+	}
+	return nil
+}
+
+// register takes a row through its attempts. It returns false when the run
+// stopped before the row's first request: such a row gets no result.
+func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
+	reg := client.Registration{Username: j.row.Username, TokenSn: j.row.TokenSn, TokenType: j.row.TokenType}
+	unknown := j.unknown
+	var start time.Time
+	var v verdict
+	attempts := 0
+	for {
+		if err := p.pace.Wait(ctx); err != nil {
+			if attempts == 0 {
+				return report.Result{}, false
+			}
+			v = interrupted(v, attempts, unknown)
+			break
+		}
+		if attempts == 0 {
+			start = p.now()
+		}
+		attempts++
+		// A request in flight is let finish on a graceful stop: its answer
+		// must reach the result file. Its own timeout bounds it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Timeout)
+		resp, err := p.cfg.Registrar.Register(rctx, reg)
+		cancel()
+		v = judge(resp, err, unknown)
+		unknown = unknown || v.unknown
+		if v.throttled {
+			p.pace.Throttled()
+		} else if err == nil {
+			p.pace.Answered()
+		}
+		if v.final {
+			break
+		}
+		if attempts >= p.cfg.Attempts {
+			v = exhausted(v, attempts, unknown)
+			break
+		}
+		pause := p.cfg.Backoff.Pause(attempts, v.wait, jitter())
+		if !sleep(ctx, pause) {
+			v = interrupted(v, attempts, unknown)
+			break
+		}
+	}
+	r := j.row.Result(v.status, v.message)
+	r.Code = v.code
+	r.Attempts = attempts
+	r.FinishedAt = p.now()
+	r.Duration = r.FinishedAt.Sub(start)
+	return r, true
+}
+
+// interrupted is the outcome of a row whose retry was cut short by a stop.
+func interrupted(v verdict, attempts int, unknown bool) verdict {
+	msg := fmt.Sprintf("interrupted after %d attempt(s); last answer: %s", attempts, v.message)
+	if v.code != "" {
+		msg = fmt.Sprintf("interrupted after %d attempt(s); last answer: code %s %s", attempts, v.code, v.message)
+	}
+	if unknown {
+		msg += " " + unknownNote
+	}
+	return verdict{final: true, status: report.StatusError, message: msg}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// write owns the result writer, the summary and the circuit breaker. It
+// drains results until the channel closes, even after a failure, so that no
+// producer ever blocks on it.
+func (p *pipeline) write(stop context.CancelCauseFunc) error {
+	var werr error
+	br := newBreaker(p.cfg.AbortAfter)
+	for r := range p.results {
+		if werr != nil {
+			continue
+		}
+		if r.Status == report.StatusOK && p.cfg.Ledger != nil {
+			tt, _ := client.ParseTokenType(r.TokenType)
+			// The parent context may be cancelled by now; the record must
+			// still be made before the row is written.
+			if err := p.cfg.Ledger.Record(context.Background(), r.Username, tt, r.TokenSn, r.FinishedAt); err != nil {
+				werr = fmt.Errorf("ledger: %w", err)
+				stop(werr)
+				continue
+			}
+		}
+		if err := p.out.Write(r); err != nil {
+			werr = fmt.Errorf("write result: %w", err)
+			stop(werr)
+			continue
+		}
+		p.sum.Add(r)
+		if p.cfg.OnResult != nil {
+			p.cfg.OnResult(r)
+		}
+		if p.cfg.Verbose {
+			p.log.Debug("row", "line", r.Line, "username", r.Username, "token_type", r.TokenType, "token_sn", r.TokenSn,
+				"status", string(r.Status), "code", r.Code, "message", r.Message, "attempts", r.Attempts, "duration_ms", r.Duration.Milliseconds())
+		}
+		if reason := br.observe(r); reason != "" {
+			p.log.Error("circuit breaker open: stopping", "reason", reason)
+			stop(&AbortError{Reason: reason})
+		}
+	}
+	return werr
+}
+
+// breaker is the circuit breaker of SPEC §5. Owned by the writer.
+type breaker struct {
+	first     int // answered rows to watch; 0 = disabled
+	errLimit  int
+	answered  int
+	code      string
+	same      bool
+	errRun    int
+	tripped   bool
+	lastError string
+}
+
+func newBreaker(n int) *breaker {
+	return &breaker{first: n, errLimit: (n*5 + 1) / 2, same: true}
+}
+
+// observe returns a reason to stop, once.
+func (b *breaker) observe(r report.Result) string {
+	if b.first <= 0 || b.tripped || r.Attempts == 0 {
+		return ""
+	}
+	switch r.Status {
+	case report.StatusOK, report.StatusFailed:
+		b.errRun = 0
+		if b.answered < b.first {
+			b.answered++
+			if r.Status == report.StatusOK || (b.code != "" && r.Code != b.code) {
+				b.same = false
+			}
+			b.code = r.Code
+			if b.answered == b.first && b.same {
+				b.tripped = true
+				return fmt.Sprintf("the first %d answered rows all failed with code %s (%s): wrong credentials or wrong server? Check CENTAGATE_URL, CENTAGATE_ADMIN and the secrets, then run again with --resume", b.first, r.Code, r.Message)
+			}
+		}
+	case report.StatusError:
+		b.errRun++
+		if b.errRun >= b.errLimit {
+			b.tripped = true
+			return fmt.Sprintf("%d rows in a row ended in error (last: %s): is the server reachable? Fix it, then run again with --resume", b.errRun, r.Message)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tokenreg/tokenreg/batch"
+	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/report"
+)
+
+type mode int
+
+const (
+	modeRun mode = iota
+	modeRetry
+	modeValidate
+)
+
+func (m mode) String() string {
+	return [...]string{"run", "retry", "validate"}[m]
+}
+
+// batchFlags are the options of run, retry and validate.
+type batchFlags struct {
+	out, credentials, url, admin              string
+	resume, force, dryRun, verbose, allowHTTP bool
+	rate                                      float64
+	burst, workers, attempts, abortAfter      int
+	timeout                                   time.Duration
+	progress, logFormat, summary, metrics     string
+	shard, caFile, clientCert, clientKey      string
+	insecure                                  bool
+	ledger, codes, statuses                   string
+}
+
+func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
+	f := &batchFlags{}
+	fs := flag.NewFlagSet("tokenreg "+m.String(), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.out, "out", "", "result CSV (default: beside the input, INPUT.result.csv)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
+	fs.BoolVar(&f.verbose, "v", false, "a debug line per row (secrets are never logged)")
+	fs.StringVar(&f.summary, "summary", "", "also write the end-of-run summary as JSON to `FILE`")
+	if m == modeValidate {
+		fs.Usage = func() { fmt.Fprint(stderr, validateUsage); fs.PrintDefaults() }
+		return fs, f
+	}
+	fs.BoolVar(&f.resume, "resume", false, "continue an existing result file: rows already decided are not sent again")
+	fs.BoolVar(&f.force, "force", false, "replace an existing result file")
+	fs.StringVar(&f.credentials, "credentials", "", "read CENTAGATE_URL, CENTAGATE_ADMIN, CENTAGATE_AUTH_TOKEN, CENTAGATE_SECRET_CODE from `FILE` (KEY=VALUE lines, mode 0600)")
+	fs.StringVar(&f.url, "url", "", "server base URL (default $CENTAGATE_URL)")
+	fs.StringVar(&f.admin, "admin", "", "admin username (default $CENTAGATE_ADMIN)")
+	fs.Float64Var(&f.rate, "rate", 10, "requests per second over all workers; 0 = unlimited")
+	fs.IntVar(&f.burst, "burst", 1, "requests the pace may let through at once")
+	fs.IntVar(&f.workers, "workers", 4, "requests in flight at once")
+	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "limit for each request")
+	fs.IntVar(&f.attempts, "attempts", 5, "most requests per row for transient failures (backoff with jitter)")
+	fs.IntVar(&f.abortAfter, "abort-after", 20, "stop (exit 3) if the first N answered rows all fail with one code, or 2.5×N rows in a row end in error; 0 = never")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "check the rows and write the result, send nothing")
+	fs.StringVar(&f.progress, "progress", "auto", "progress bar: auto (when stderr is a terminal), always or never")
+	fs.StringVar(&f.metrics, "metrics", "", "write Prometheus metrics to `FILE` (node_exporter textfile collector)")
+	fs.StringVar(&f.shard, "shard", "", "take only the rows whose username hashes to shard `K/N` (0 ≤ K < N)")
+	fs.StringVar(&f.caFile, "ca-file", "", "trust the CA certificates in this PEM `FILE`")
+	fs.StringVar(&f.clientCert, "client-cert", "", "client certificate PEM `FILE` for mutual TLS")
+	fs.StringVar(&f.clientKey, "client-key", "", "client key PEM `FILE` for mutual TLS")
+	fs.BoolVar(&f.insecure, "insecure-skip-verify", false, "do not verify the server's TLS certificate (DANGEROUS)")
+	fs.BoolVar(&f.allowHTTP, "allow-http", false, "allow plain http:// to a host that is not loopback")
+	fs.StringVar(&f.ledger, "ledger", "", "skip registrations recorded in this SQLite `FILE`, and record new ones")
+	if m == modeRetry {
+		fs.StringVar(&f.codes, "codes", "", "only rows with these server codes, e.g. 29004,29008")
+		fs.StringVar(&f.statuses, "status", "failed,error", "only rows with these statuses")
+		fs.Usage = func() { fmt.Fprint(stderr, retryUsage); fs.PrintDefaults() }
+	} else {
+		fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	}
+	return fs, f
+}
+
+// runBatch is run, retry and validate.
+func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdout, stderr io.Writer, env environ) (int, error) {
+	fs, f := newBatchFlags(m, stderr)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitUsage, usagef("%s takes one input file (or - for stdin), got %d arguments", m, len(pos))
+	}
+	input := pos[0]
+	logger, err := newLogger(stderr, f.logFormat, f.verbose)
+	if err != nil {
+		return exitUsage, err
+	}
+	if m == modeValidate {
+		f.dryRun = true
+		f.abortAfter = 0
+	}
+	if f.resume && f.force {
+		return exitUsage, usagef("--resume and --force exclude each other")
+	}
+	if f.progress != "auto" && f.progress != "always" && f.progress != "never" {
+		return exitUsage, usagef("--progress %q: use auto, always or never", f.progress)
+	}
+	if f.rate < 0 || f.burst < 1 || f.workers < 1 || f.workers > 1024 || f.attempts < 1 || f.timeout <= 0 || f.abortAfter < 0 {
+		return exitUsage, usagef("--rate must be ≥ 0, --burst ≥ 1, --workers 1..1024, --attempts ≥ 1, --timeout > 0, --abort-after ≥ 0")
+	}
+	cfg := batch.Config{
+		Rate: f.rate, Burst: f.burst, Workers: f.workers, Attempts: f.attempts, Timeout: f.timeout,
+		AbortAfter: f.abortAfter, DryRun: f.dryRun, Logger: logger, Verbose: f.verbose,
+	}
+	if f.shard != "" {
+		if cfg.Shard, err = batch.ParseShard(f.shard); err != nil {
+			return exitUsage, &usageError{msg: err.Error()}
+		}
+	}
+	if m == modeRetry {
+		sel, err := retrySelect(f.statuses, f.codes)
+		if err != nil {
+			return exitUsage, err
+		}
+		cfg.Select = sel
+	}
+	if !f.dryRun {
+		creds, err := credentials(env, f.credentials, f.url, f.admin)
+		if err != nil {
+			return exitUsage, err
+		}
+		if f.insecure {
+			logger.Warn("TLS verification is OFF (--insecure-skip-verify): anyone on the network path can read the cenToken and answer in the server's name")
+		}
+		c, err := client.New(client.Config{
+			Credentials: creds, Timeout: f.timeout, Conns: f.workers,
+			CAFile: f.caFile, CertFile: f.clientCert, KeyFile: f.clientKey,
+			InsecureSkipVerify: f.insecure, AllowHTTP: f.allowHTTP,
+			UserAgent: "tokenreg/" + buildVersion(),
+		})
+		if err != nil {
+			return exitUsage, &usageError{msg: err.Error()}
+		}
+		defer c.CloseIdleConnections()
+		cfg.Registrar = c
+	}
+
+	// Open the input; a regular file is read once first, so that a file
+	// that cannot be used stops the run before anything is sent, and the
+	// progress bar knows the total.
+	in, name, total, err := openInput(input, stdin, m == modeRetry)
+	if err != nil {
+		return exitUsage, err
+	}
+	defer in.Close()
+	rd, err := batch.NewReader(name, in, batch.ReaderOptions{Unescape: m == modeRetry})
+	if err != nil {
+		return exitUsage, err
+	}
+	if m == modeRetry && !rd.HasStatus() {
+		return exitUsage, usagef("%s has no status column: retry takes a result file written by tokenreg run", name)
+	}
+
+	outPath := f.out
+	if outPath == "" {
+		outPath = defaultOut(m, input)
+	}
+	res, err := openResult(outPath, stdout, f.resume, f.force)
+	if err != nil {
+		return exitUsage, err
+	}
+	defer res.close()
+	if res.resume != nil {
+		cfg.Resume = res.resume
+		logger.Info("resuming", "result", outPath, "rows_done", res.resume.Final, "rows_to_retry", res.resume.Rows-res.resume.Final, "torn_line_dropped", res.torn)
+	}
+
+	if f.ledger != "" {
+		lg, err := openLedger(ctx, f.ledger, logger)
+		if err != nil {
+			return exitUsage, err
+		}
+		defer lg.Close()
+		cfg.Ledger = lg
+	}
+
+	start := time.Now()
+	sum := report.NewSummary(start)
+	sum.Input, sum.ResultPath = name, outPath
+	showBar := f.progress == "always" || (f.progress == "auto" && env.isTerminal(stderr))
+	prog := report.NewProgress(stderr, showBar, total, logger, 10*time.Second)
+	cfg.OnResult = prog.Add
+	outcome, runErr := batch.Run(ctx, rd, res.w, sum, cfg)
+	prog.Finish()
+	if err := res.finish(); err != nil && runErr == nil {
+		runErr = err
+	}
+	sum.InputSHA256 = rd.SHA256()
+	sum.Finish(time.Now())
+
+	code := exitCode(runErr, sum, res.resume, m)
+	sum.ExitCode = code
+	var ae *batch.AbortError
+	switch {
+	case errors.As(runErr, &ae):
+		sum.Aborted = ae.Reason
+	case errors.Is(runErr, context.Canceled):
+		sum.Interrupted = true
+	}
+	if outcome.Unsent > 0 || sum.Interrupted || sum.Aborted != "" {
+		logger.Warn("run stopped before the end: run the same command with --resume to finish", "result", outPath, "rows_held_back", outcome.Unsent)
+	}
+	if err := sum.WriteText(stderr); err != nil {
+		logger.Warn("write summary", "err", err)
+	}
+	if f.summary != "" {
+		if data, err := sum.JSON(); err != nil {
+			logger.Error("summary", "err", err)
+		} else if err := report.WriteFileAtomic(f.summary, data, 0o644); err != nil {
+			logger.Error("write --summary", "file", f.summary, "err", err)
+		}
+	}
+	if f.metrics != "" {
+		if err := report.WriteMetrics(f.metrics, sum, "tokenreg"); err != nil {
+			logger.Error("write --metrics", "file", f.metrics, "err", err)
+		}
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		if errors.As(runErr, &ae) {
+			fmt.Fprintf(stderr, "tokenreg: %v\n", runErr)
+			return code, nil
+		}
+		return code, runErr
+	}
+	if code == exitInterrupted {
+		fmt.Fprintf(stderr, "tokenreg: interrupted; the result so far is in %s: run the same command with --resume to finish\n", outPath)
+	}
+	return code, nil
+}
+
+// exitCode maps a run's end to SPEC §5's exit codes.
+func exitCode(err error, sum *report.Summary, resumed *batch.Resume, m mode) int {
+	var ae *batch.AbortError
+	var ie *batch.InputError
+	switch {
+	case errors.As(err, &ae):
+		return exitAborted
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ie), err != nil:
+		return exitUsage
+	}
+	notOK := sum.Rows() - sum.Count(report.StatusOK) - sum.Count(report.StatusSkipped) - sum.Count(report.StatusValid)
+	if resumed != nil {
+		notOK += resumed.NotOK
+	}
+	if notOK > 0 {
+		return exitNotAllOK
+	}
+	return exitOK
+}
+
+func retrySelect(statuses, codes string) (func(*batch.Row) bool, error) {
+	want := map[string]bool{}
+	for _, s := range splitList(statuses) {
+		st := report.Status(strings.ToLower(s))
+		if !st.Known() {
+			return nil, usagef("--status %q: use ok, failed, error, invalid or skipped", s)
+		}
+		want[string(st)] = true
+	}
+	if len(want) == 0 {
+		return nil, usagef("--status is empty")
+	}
+	wantCode := map[string]bool{}
+	for _, c := range splitList(codes) {
+		wantCode[c] = true
+	}
+	return func(r *batch.Row) bool {
+		if !want[r.Status] {
+			return false
+		}
+		return len(wantCode) == 0 || wantCode[r.Code]
+	}, nil
+}
+
+func defaultOut(m mode, input string) string {
+	if input == "-" {
+		return "stdin." + m.String() + ".csv"
+	}
+	base := strings.TrimSuffix(input, filepath.Ext(input))
+	switch m {
+	case modeRetry:
+		return base + ".retry.csv"
+	case modeValidate:
+		return "-"
+	}
+	return base + ".result.csv"
+}
+
+// openInput opens the input and, for a regular file, counts its rows with
+// the same reader the run uses, so that a fatal problem stops the run before
+// anything is sent. total is -1 when unknown (stdin, a pipe).
+func openInput(path string, stdin io.Reader, unescape bool) (io.ReadCloser, string, int64, error) {
+	if path == "-" {
+		return io.NopCloser(stdin), "-", -1, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, path, 0, usagef("input: %v", err)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		if err == nil && st.IsDir() {
+			f.Close()
+			return nil, path, 0, usagef("input %s is a directory", path)
+		}
+		return f, path, -1, nil
+	}
+	rd, err := batch.NewReader(path, f, batch.ReaderOptions{Unescape: unescape})
+	if err != nil {
+		f.Close()
+		return nil, path, 0, err
+	}
+	var n int64
+	for {
+		_, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return nil, path, 0, err
+		}
+		n++
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, path, 0, usagef("input: %v", err)
+	}
+	return f, path, n, nil
+}
+
+func newLogger(w io.Writer, format string, verbose bool) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: use text or json", format)
+}
+
+const runUsage = `Usage: tokenreg run INPUT.csv [--out RESULT.csv] [flags]
+
+Registers every row of INPUT.csv (- for stdin) and writes one result row per
+input row to RESULT.csv (default INPUT.result.csv), flushed as each finishes.
+An existing result is never overwritten silently: --resume continues it (rows
+already decided are not sent again), --force replaces it.
+
+Examples:
+  tokenreg run staff.csv
+  tokenreg run staff.csv --rate 20 --workers 8 --summary run.json
+  tokenreg run staff.csv --resume              # after a crash or Ctrl-C
+  tokenreg run inventory.csv --ledger /var/lib/tokenreg/ledger.db --metrics /var/lib/node_exporter/tokenreg.prom
+  tokenreg run inventory.csv --shard 2/4       # machine 2 of 4 takes its share
+
+Flags:
+`
+
+const retryUsage = `Usage: tokenreg retry RESULT.csv [--out NEW.csv] [--codes 29004,29008] [--status failed,error] [flags]
+
+Sends again the rows of an earlier result that did not succeed (by default
+status failed and error), after you fixed their cause, and writes a new result
+(default RESULT.retry.csv). Lines refer to RESULT.csv.
+
+Examples:
+  tokenreg retry staff.result.csv --codes 29004      # after freeing the phone numbers
+  tokenreg retry staff.result.csv --status error     # after a network outage
+
+Flags:
+`
+
+const validateUsage = `Usage: tokenreg validate INPUT.csv [--out RESULT.csv]
+
+Checks INPUT.csv offline (no server, no credentials), sends nothing, and writes
+the result format with status valid, invalid or skipped (a duplicate) to
+RESULT.csv, or to stdout without --out. Warns about rows that conflict inside
+the file. Exit 1 if any row is invalid.
+
+Example:
+  tokenreg validate staff.csv --out check.csv
+
+Flags:
+`

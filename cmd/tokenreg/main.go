@@ -1,0 +1,144 @@
+// Command tokenreg registers SMS and OTP tokens in bulk on a CENTAGATE
+// server. See `tokenreg help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+		// The first signal stops the run gracefully; a second one ends it at
+		// once. Each result row reaches the OS in one write, so the file is
+		// valid up to its last complete row.
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintln(os.Stderr, "tokenreg: second interrupt: exiting now; run again with --resume to finish")
+		os.Exit(exitInterrupted)
+	}()
+	env := environ{getenv: os.Getenv, isTerminal: isTerminal}
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, env)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes (SPEC §5).
+const (
+	exitOK          = 0
+	exitNotAllOK    = 1
+	exitUsage       = 2
+	exitAborted     = 3
+	exitInterrupted = 130
+)
+
+// environ is what run may learn from the process beyond its arguments.
+type environ struct {
+	getenv     func(string) string
+	isTerminal func(w io.Writer) bool
+}
+
+// usageError is a command-line or configuration mistake: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// run is the whole program, testable with buffers: it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env environ) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainUsage)
+		return exitUsage
+	}
+	var err error
+	code := exitOK
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		code, err = runBatch(ctx, modeRun, rest, stdin, stdout, stderr, env)
+	case "retry":
+		code, err = runBatch(ctx, modeRetry, rest, stdin, stdout, stderr, env)
+	case "validate":
+		code, err = runBatch(ctx, modeValidate, rest, stdin, stdout, stderr, env)
+	case "ledger":
+		code, err = runLedger(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "tokenreg", buildVersion())
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 {
+			return run(ctx, []string{rest[0], "--help"}, stdin, stdout, stderr, env)
+		}
+		fmt.Fprint(stdout, mainUsage)
+	default:
+		fmt.Fprintf(stderr, "tokenreg: unknown command %q\n\n%s", cmd, mainUsage)
+		return exitUsage
+	}
+	if err != nil {
+		if errors.Is(err, errHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "tokenreg: %v\n", err)
+		if code == exitOK {
+			code = exitUsage
+		}
+	}
+	return code
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		return v
+	}
+	return "(devel)"
+}
+
+const mainUsage = `tokenreg registers SMS and OTP tokens in bulk on a CENTAGATE server.
+
+Usage:
+  tokenreg run INPUT.csv [--out RESULT.csv] [flags]     register every row
+  tokenreg retry RESULT.csv [--out NEW.csv] [flags]     send again the rows that did not succeed
+  tokenreg validate INPUT.csv [--out RESULT.csv]        check a file offline, send nothing
+  tokenreg ledger export|import --ledger FILE ...       move the reconciliation ledger to/from CSV
+  tokenreg version
+  tokenreg help COMMAND                                 flags and examples of a command
+
+The server and credentials come from the environment (or --credentials FILE),
+never from flags that would show in ps and shell history:
+  CENTAGATE_URL           e.g. https://mfa.example.com/CentagateWS/webresources
+  CENTAGATE_ADMIN         the admin username
+  CENTAGATE_AUTH_TOKEN    the admin's auth token
+  CENTAGATE_SECRET_CODE   the admin's secret code
+
+Input: a CSV with a header naming username, tokenSn and tokenType (1/SMS or 2/OTP).
+Result: INPUT.result.csv with line,username,tokenSn,tokenType,status,code,message,...
+Exit codes: 0 all ok or skipped, 1 some rows not ok, 2 usage or input error,
+3 aborted by the circuit breaker, 130 interrupted.
+
+Example:
+  export CENTAGATE_URL=https://mfa.example.com/CentagateWS/webresources CENTAGATE_ADMIN=webadmin
+  export CENTAGATE_AUTH_TOKEN=... CENTAGATE_SECRET_CODE=...   # or: --credentials /etc/tokenreg/creds
+  tokenreg run staff.csv --rate 20 --workers 8
+  tokenreg retry staff.result.csv --codes 29004,29008
+`
