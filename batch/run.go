@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"strings"
@@ -188,6 +189,9 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 func (p *pipeline) read(ctx context.Context, rd *Reader, jobs chan<- job) error {
 	defer close(jobs)
 	dd := newDedup()
+	// otpUsers finds a user's second OTP row for validate's warning; only a
+	// dry run pays for it.
+	var otpUsers map[uint64]uint32
 	for ctx.Err() == nil {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -219,6 +223,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, jobs chan<- job) error 
 			msg := fmt.Sprintf("duplicate of line %d", first)
 			if other {
 				msg += fmt.Sprintf(" (there the %s %s is given to another user)", row.TokenType, noun(row.TokenType))
+				p.log.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "the same "+row.TokenType.String()+" "+noun(row.TokenType)+" given to two users")
 			}
 			emit(report.StatusSkipped, msg)
 			continue
@@ -241,7 +246,20 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, jobs chan<- job) error 
 			}
 		}
 		if p.cfg.DryRun {
-			emit(report.StatusValid, "")
+			msg := ""
+			if row.TokenType == client.OTP {
+				if otpUsers == nil {
+					otpUsers = make(map[uint64]uint32)
+				}
+				k := maphash.String(dd.seed, userKey(row.Username))
+				if first, ok := otpUsers[k]; ok {
+					msg = fmt.Sprintf("warning: line %d already gives this user an OTP token; the server will answer 29008 (one OTP token per user)", first)
+					p.log.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "second OTP token for a user")
+				} else {
+					otpUsers[k] = uint32(row.Line)
+				}
+			}
+			emit(report.StatusValid, msg)
 			continue
 		}
 		select {

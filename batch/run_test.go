@@ -103,18 +103,18 @@ func TestRunStatusesAndCodes(t *testing.T) {
 	defer s.Close()
 	in := strings.Join([]string{
 		"username,tokenSn,tokenType",
-		"alice,+60100000001,SMS",  // 2 ok
-		"alice,OTP1,OTP",          // 3 ok
-		"alice,OTP2,2",            // 4 29008: alice's second OTP, always after line 3
-		"bob,+60100000099,1",      // 5 29004
-		"ghost,OTP3,2",            // 6 22002
-		"carol,OTPX,2",            // 7 29001
-		"carol,OTPACT,2",          // 8 29017
-		"dave,OTP4,2",             // 9 29008
-		"erin,OTP5,2",             // 10 ok after two transient 10004
-		"frank,OTP6,2",            // 11 6007
-		"bob,1234,1",              // 12 invalid
-		"carol,OTP1,2",            // 13 skipped: duplicate of line 3
+		"alice,+60100000001,SMS", // 2 ok
+		"alice,OTP1,OTP",         // 3 ok
+		"alice,OTP2,2",           // 4 29008: alice's second OTP, always after line 3
+		"bob,+60100000099,1",     // 5 29004
+		"ghost,OTP3,2",           // 6 22002
+		"carol,OTPX,2",           // 7 29001
+		"carol,OTPACT,2",         // 8 29017
+		"dave,OTP4,2",            // 9 29008
+		"erin,OTP5,2",            // 10 ok after two transient 10004
+		"frank,OTP6,2",           // 11 6007
+		"bob,1234,1",             // 12 invalid
+		"carol,OTP1,2",           // 13 skipped: duplicate of line 3
 	}, "\n") + "\n"
 	want := map[int]struct {
 		st       report.Status
@@ -449,5 +449,18 @@ func TestShardsPartition(t *testing.T) {
 	}
 	if s, err := ParseShard("1/3"); err != nil || s != (Shard{1, 3}) {
 		t.Errorf("ParseShard(1/3) = %v, %v", s, err)
+	}
+}
+
+func TestValidateWarnsAboutSecondOTP(t *testing.T) {
+	got, err := runCSV(t, context.Background(), "username,tokenSn,tokenType\nalice,OTP1,2\nAlice,OTP2,2\nbob,+60123456789,1\ncarol,+60123456789,1\n", Config{DryRun: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got[3]; r.Status != report.StatusValid || !strings.Contains(r.Message, "line 2 already gives this user an OTP token") {
+		t.Errorf("line 3 = %s %q, want valid with a warning naming line 2", r.Status, r.Message)
+	}
+	if r := got[5]; r.Status != report.StatusSkipped || !strings.Contains(r.Message, "given to another user") {
+		t.Errorf("line 5 = %s %q, want skipped naming the other user", r.Status, r.Message)
 	}
 }

@@ -105,6 +105,10 @@ func New(cfg Config) (*Client, error) {
 			if req.URL.Host != origin.Host || req.URL.Scheme != origin.Scheme {
 				return fmt.Errorf("refusing redirect to %s://%s: only the configured server is trusted", req.URL.Scheme, req.URL.Host)
 			}
+			// Go turns a PUT into a bodiless GET on 301, 302 and 303.
+			if req.Method != via[0].Method {
+				return fmt.Errorf("refusing redirect that turns %s into %s", via[0].Method, req.Method)
+			}
 			if len(via) >= 3 {
 				return errors.New("too many redirects")
 			}
@@ -124,28 +128,39 @@ func New(cfg Config) (*Client, error) {
 // Endpoint builds the registerActiveToken URL for a base URL and admin
 // username. The admin username is one escaped path segment, so a '/' or '?'
 // in it cannot change the request path. Plain http:// is refused unless the
-// host is loopback or allowHTTP is set.
+// host is loopback or allowHTTP is set. A query or fragment in base is
+// dropped; a user or password in base is refused (and never echoed).
 func Endpoint(base, admin string, allowHTTP bool) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil {
-		return "", fmt.Errorf("%w: server URL: %v", ErrConfig, err)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !allowHTTP && !isLoopback(u.Hostname()) {
-			return "", fmt.Errorf("%w: refusing plain http:// to %s: the request carries the cenToken; use https://, or --allow-http if the network is trusted", ErrConfig, u.Host)
+		// url.Error's text repeats the URL, which may hold a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
 		}
-	default:
-		return "", fmt.Errorf("%w: server URL %q must start with https:// (for example https://mfa.example.com/CentagateWS/webresources)", ErrConfig, base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("%w: server URL %q has no host", ErrConfig, base)
+		return "", fmt.Errorf("%w: server URL: %v", ErrConfig, err)
 	}
 	if u.User != nil {
 		return "", fmt.Errorf("%w: server URL must not carry a user or password", ErrConfig)
 	}
-	u.RawQuery, u.Fragment = "", ""
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "", fmt.Errorf("%w: server URL %q must start with https:// (for example https://mfa.example.com/CentagateWS/webresources)", ErrConfig, base)
+	}
+	if u.Hostname() == "" {
+		return "", fmt.Errorf("%w: server URL %q has no host", ErrConfig, base)
+	}
+	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
+		return "", fmt.Errorf("%w: refusing plain http:// to %s: the request carries the cenToken; use https://, or --allow-http if the network is trusted", ErrConfig, u.Host)
+	}
+	// "." and ".." survive url.PathEscape, and a server or proxy that
+	// normalises the path would resolve them into another resource.
+	switch admin {
+	case "", ".", "..":
+		return "", fmt.Errorf("%w: admin username %q cannot be a path segment", ErrConfig, admin)
+	}
+	// ForceQuery is set by a bare trailing '?': left alone, String would
+	// keep the '?' and the path appended below would become the query.
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
 	return strings.TrimRight(u.String(), "/") + "/token/registerActiveToken/" + url.PathEscape(admin), nil
 }
 
@@ -176,7 +191,7 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	if cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: client certificate: %v", ErrConfig, err)
+			return nil, fmt.Errorf("%w: --client-cert/--client-key: %v", ErrConfig, err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -201,6 +216,10 @@ type requestBody struct {
 // non-zero code is a Response, not an error; the error is a
 // *TransportError when no verdict arrived, or ctx's error.
 func (c *Client) Register(ctx context.Context, r Registration) (Response, error) {
+	if !r.TokenType.Valid() {
+		// The server would answer 10002 at best; nothing is sent.
+		return Response{}, &TransportError{Op: "encode request", Err: fmt.Errorf("invalid token type %d: want SMS (1) or OTP (2)", int(r.TokenType))}
+	}
 	body, err := json.Marshal(requestBody{
 		Username:  r.Username,
 		TokenSn:   r.TokenSn,
@@ -229,7 +248,18 @@ func (c *Client) Register(ctx context.Context, r Registration) (Response, error)
 		if ctx.Err() != nil {
 			return Response{}, ctx.Err()
 		}
-		return Response{}, &TransportError{Op: "send", MaybeSent: wrote.Load(), Timeout: isTimeout(err), Err: stripURL(err)}
+		te := &TransportError{Op: "send", MaybeSent: wrote.Load(), Timeout: isTimeout(err), Err: stripURL(err)}
+		if resp != nil {
+			// Only a refused redirect returns a response with the error
+			// (its body already closed): the server answered 3xx, so it
+			// did not apply the registration.
+			te.StatusCode, te.MaybeSent = resp.StatusCode, maybeApplied(resp.StatusCode)
+		}
+		var cve *tls.CertificateVerificationError
+		if errors.As(err, &cve) {
+			te.Err = fmt.Errorf("%w (check the host name in the URL; if the server's certificate comes from a private CA, pass that CA with --ca-file)", te.Err)
+		}
+		return Response{}, te
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))

@@ -1,15 +1,18 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 )
 
 // Credentials are what the server needs to accept a registration. AuthToken
-// and SecretCode are secrets: the String, GoString and LogValue forms redact
-// them, so a Credentials value can be logged or printed in an error safely.
+// and SecretCode are secrets: the String, GoString, Format, LogValue and
+// MarshalJSON forms redact them, so a Credentials value (or a Config holding
+// one) can be logged, printed or marshalled safely.
 type Credentials struct {
 	// URL is the web-service root, e.g.
 	// https://mfa.example.com/CentagateWS/webresources.
@@ -60,8 +63,23 @@ func (c Credentials) String() string {
 	return fmt.Sprintf("{URL:%s Admin:%s AuthToken:%s SecretCode:%s}", c.URL, c.Admin, redact(c.AuthToken), redact(c.SecretCode))
 }
 
-// GoString is String, so that %#v redacts too.
-func (c Credentials) GoString() string { return c.String() }
+// GoString is the Go syntax of c with the secrets redacted, for %#v.
+func (c Credentials) GoString() string {
+	return fmt.Sprintf("client.Credentials{URL:%q, Admin:%q, AuthToken:%q, SecretCode:%q}", c.URL, c.Admin, redact(c.AuthToken), redact(c.SecretCode))
+}
+
+// Format prints String for every verb but %#v (GoString), so that no verb
+// prints a secret: without it, %d or %x would print the struct's fields.
+func (c Credentials) Format(f fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		io.WriteString(f, c.GoString())
+	case verb == 'q':
+		fmt.Fprintf(f, "%q", c.String())
+	default:
+		io.WriteString(f, c.String())
+	}
+}
 
 // LogValue implements slog.LogValuer with the secrets redacted.
 func (c Credentials) LogValue() slog.Value {
@@ -71,4 +89,16 @@ func (c Credentials) LogValue() slog.Value {
 		slog.String("auth_token", redact(c.AuthToken)),
 		slog.String("secret_code", redact(c.SecretCode)),
 	)
+}
+
+// MarshalJSON writes the LogValue form, secrets redacted: slog's JSON
+// handler marshals a struct holding Credentials (a Config) with
+// encoding/json, which would otherwise write the secrets out.
+func (c Credentials) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		URL        string `json:"url"`
+		Admin      string `json:"admin"`
+		AuthToken  string `json:"auth_token"`
+		SecretCode string `json:"secret_code"`
+	}{c.URL, c.Admin, redact(c.AuthToken), redact(c.SecretCode)})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -44,7 +45,10 @@ type TransportError struct {
 	// RetryAfter is the server's Retry-After, 0 if absent or unparsable.
 	RetryAfter time.Duration
 	// MaybeSent is true when the request may have reached the server, so
-	// that it may have been applied although no verdict came back.
+	// that it may have been applied although no verdict came back. It is
+	// false when nothing was written (connection refused, TLS handshake
+	// failed) and when the server refused the request with a 3xx or 4xx
+	// status (a 429 rate limit, a 404 from a proxy): those were not applied.
 	MaybeSent bool
 	// Timeout is true when the request's deadline passed.
 	Timeout bool
@@ -89,7 +93,7 @@ func DecodeResponse(status int, header http.Header, body []byte, now time.Time) 
 			Op:         "server answered",
 			StatusCode: status,
 			RetryAfter: ParseRetryAfter(header.Get("Retry-After"), now),
-			MaybeSent:  true,
+			MaybeSent:  maybeApplied(status),
 			Snippet:    snippet(body),
 		}
 	}
@@ -104,7 +108,8 @@ func DecodeResponse(status int, header http.Header, body []byte, now time.Time) 
 		Message json.RawMessage `json:"message"`
 		Object  json.RawMessage `json:"object"`
 	}
-	trimmed := bytes.TrimSpace(body)
+	// Some Java and .NET stacks start their JSON with a UTF-8 byte order mark.
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\uFEFF")))
 	if len(trimmed) == 0 {
 		return bad(errors.New("empty body"))
 	}
@@ -115,6 +120,7 @@ func DecodeResponse(status int, header http.Header, body []byte, now time.Time) 
 		return bad(err)
 	}
 	code, ok := jsonScalar(raw.Code)
+	code = strings.TrimSpace(code)
 	if !ok || code == "" {
 		return bad(ErrNoCode)
 	}
@@ -126,8 +132,13 @@ func DecodeResponse(status int, header http.Header, body []byte, now time.Time) 
 	return Response{Code: code, Message: msg, Object: obj}, nil
 }
 
-// jsonScalar returns the text of a JSON string or number; null and absent
-// give "", true; other values give false.
+// maybeApplied reports whether an answer with this HTTP status leaves open
+// that the server applied the request: a 3xx or 4xx means it was refused.
+func maybeApplied(status int) bool { return status < 300 || status >= 500 }
+
+// jsonScalar returns the text of a JSON string (verbatim) or number (in
+// decimal when it is a whole number); null and absent give "", true; other
+// values give false.
 func jsonScalar(v json.RawMessage) (string, bool) {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || string(v) == "null" {
@@ -139,7 +150,7 @@ func jsonScalar(v json.RawMessage) (string, bool) {
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", false
 		}
-		return strings.TrimSpace(s), true
+		return s, true
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		var n json.Number
 		if err := json.Unmarshal(v, &n); err != nil {
@@ -148,7 +159,9 @@ func jsonScalar(v json.RawMessage) (string, bool) {
 		if i, err := n.Int64(); err == nil {
 			return strconv.FormatInt(i, 10), true
 		}
-		if f, err := n.Float64(); err == nil && f == float64(int64(f)) {
+		// 29004.0 and 2.9004e4 are the code 29004. The bound keeps the
+		// conversion exact (and defined) for every float it accepts.
+		if f, err := n.Float64(); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
 			return strconv.FormatInt(int64(f), 10), true
 		}
 		return n.String(), true
@@ -156,37 +169,52 @@ func jsonScalar(v json.RawMessage) (string, bool) {
 	return "", false
 }
 
+// maxRetryAfter caps a Retry-After: a server asking for more is treated as
+// asking for this much, so that one bad header cannot stall a run for years.
+const maxRetryAfter = 24 * time.Hour
+
 // ParseRetryAfter reads a Retry-After header given in seconds or as an HTTP
-// date; it returns 0 when the header is empty, malformed or in the past.
+// date; it returns 0 when the header is empty, malformed or not in the
+// future, and at most 24 hours.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// On ErrRange, secs is the largest or smallest int64.
 		if secs <= 0 {
 			return 0
 		}
-		if secs > 24*3600 {
-			secs = 24 * 3600
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
 		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0
 }
 
+// snippet returns the start of body as one line of valid UTF-8, for an
+// error message: a proxy's page in Latin-1 is still shown, not dropped.
 func snippet(body []byte) string {
 	const max = 80
 	if len(body) > max {
 		body = body[:max]
+		// Do not cut the last character in two.
+		for i := len(body) - 1; i >= 0 && i >= len(body)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(body[i]) {
+				if !utf8.FullRune(body[i:]) {
+					body = body[:i]
+				}
+				break
+			}
+		}
 	}
-	for !utf8.Valid(body) && len(body) > 0 {
-		body = body[:len(body)-1]
-	}
-	return strings.Join(strings.Fields(string(body)), " ")
+	s := strings.ToValidUTF8(string(body), "\uFFFD")
+	return strings.Join(strings.Fields(s), " ")
 }

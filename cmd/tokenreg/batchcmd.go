@@ -43,7 +43,8 @@ type batchFlags struct {
 }
 
 func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
-	f := &batchFlags{}
+	// validate has no pacing flags: these values pass the checks below.
+	f := &batchFlags{progress: "never", burst: 1, workers: 1, attempts: 1, timeout: time.Second}
 	fs := flag.NewFlagSet("tokenreg "+m.String(), flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.out, "out", "", "result CSV (default: beside the input, INPUT.result.csv)")

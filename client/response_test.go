@@ -1,0 +1,285 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2026, 3, 14, 2, 0, 0, 0, time.UTC)
+
+func TestDecodeResponse(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want Response
+	}{
+		{"string code", `{"code":"0","message":"Success","object":null}`, Response{"0", "Success", json.RawMessage("null")}},
+		{"numeric code 0", `{"code":0,"message":"Success"}`, Response{"0", "Success", json.RawMessage("null")}},
+		{"numeric code 29004", `{"code":29004,"message":"Phone number had been used"}`, Response{"29004", "Phone number had been used", json.RawMessage("null")}},
+		{"numeric code 29004.0", `{"code":29004.0,"message":"m"}`, Response{"29004", "m", json.RawMessage("null")}},
+		{"numeric code with exponent", `{"code":2.9004e4,"message":"m"}`, Response{"29004", "m", json.RawMessage("null")}},
+		{"fractional code kept", `{"code":1.5,"message":"m"}`, Response{"1.5", "m", json.RawMessage("null")}},
+		{"huge code kept as written", `{"code":1e300}`, Response{"1e300", "", json.RawMessage("null")}},
+		{"negative code", `{"code":-1,"message":"m"}`, Response{"-1", "m", json.RawMessage("null")}},
+		{"code with spaces", `{"code":" 29004 ","message":"m"}`, Response{"29004", "m", json.RawMessage("null")}},
+		{"message verbatim", `{"code":"0","message":"  Success \n"}`, Response{"0", "  Success \n", json.RawMessage("null")}},
+		{"numeric message", `{"code":"0","message":42}`, Response{"0", "42", json.RawMessage("null")}},
+		{"object message ignored", `{"code":"0","message":{"a":1}}`, Response{"0", "", json.RawMessage("null")}},
+		{"no message", `{"code":"22002"}`, Response{"22002", "", json.RawMessage("null")}},
+		{"object null", `{"code":"0","message":"ok","object":null}`, Response{"0", "ok", json.RawMessage("null")}},
+		{"object missing", `{"code":"0","message":"ok"}`, Response{"0", "ok", json.RawMessage("null")}},
+		{"object string holding JSON", `{"code":"0","message":"ok","object":"{\"tokenSn\":\"A1\"}"}`, Response{"0", "ok", json.RawMessage(`"{\"tokenSn\":\"A1\"}"`)}},
+		{"object object", `{"code":"0","message":"ok","object":{"tokenSn":"A1"}}`, Response{"0", "ok", json.RawMessage(`{"tokenSn":"A1"}`)}},
+		{"object array", `{"code":"0","message":"ok","object":[1,2]}`, Response{"0", "ok", json.RawMessage(`[1,2]`)}},
+		{"extra fields", `{"code":"29008","message":"m","object":null,"trace":"x","time":123,"nested":{"a":[1]}}`, Response{"29008", "m", json.RawMessage("null")}},
+		{"surrounding whitespace", " \r\n\t{\"code\":\"0\"}\r\n", Response{"0", "", json.RawMessage("null")}},
+		{"UTF-8 byte order mark", "\uFEFF{\"code\":\"0\",\"message\":\"ok\"}", Response{"0", "ok", json.RawMessage("null")}},
+		{"unicode message", `{"code":"22002","message":"Utilisateur introuvable: ádmín"}`, Response{"22002", "Utilisateur introuvable: ádmín", json.RawMessage("null")}},
+		{"non-UTF-8 message replaced", "{\"code\":\"22002\",\"message\":\"n\xe3o\"}", Response{"22002", "n\uFFFDo", json.RawMessage("null")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeResponse(200, nil, []byte(tt.body), testNow)
+			if err != nil {
+				t.Fatalf("DecodeResponse(200, %q) error = %v, want %+v", tt.body, err, tt.want)
+			}
+			if got.Code != tt.want.Code || got.Message != tt.want.Message || !bytes.Equal(got.Object, tt.want.Object) {
+				t.Errorf("DecodeResponse(200, %q) = %+v (object %s), want %+v (object %s)", tt.body, got, got.Object, tt.want, tt.want.Object)
+			}
+		})
+	}
+}
+
+// wantTransport describes the *TransportError a case must produce.
+type wantTransport struct {
+	op         string
+	status     int
+	retryAfter time.Duration
+	maybeSent  bool
+	errIs      error  // if set, errors.Is(err, errIs)
+	text       string // if set, the error text contains it
+}
+
+func checkTransportError(t *testing.T, what string, err error, want wantTransport) *TransportError {
+	t.Helper()
+	var te *TransportError
+	if !errors.As(err, &te) {
+		t.Fatalf("%s error = %v (%T), want a *TransportError", what, err, err)
+	}
+	if want.op != "" && te.Op != want.op {
+		t.Errorf("%s Op = %q, want %q", what, te.Op, want.op)
+	}
+	if te.StatusCode != want.status {
+		t.Errorf("%s StatusCode = %d, want %d", what, te.StatusCode, want.status)
+	}
+	if te.RetryAfter != want.retryAfter {
+		t.Errorf("%s RetryAfter = %v, want %v", what, te.RetryAfter, want.retryAfter)
+	}
+	if te.MaybeSent != want.maybeSent {
+		t.Errorf("%s MaybeSent = %t, want %t", what, te.MaybeSent, want.maybeSent)
+	}
+	if want.errIs != nil && !errors.Is(err, want.errIs) {
+		t.Errorf("%s error = %v, want errors.Is %v", what, err, want.errIs)
+	}
+	if want.text != "" && !strings.Contains(err.Error(), want.text) {
+		t.Errorf("%s error = %q, want it to contain %q", what, err, want.text)
+	}
+	return te
+}
+
+func TestDecodeResponseTransportErrors(t *testing.T) {
+	const htmlPage = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body><center><h1>502 Bad Gateway</h1></center></body></html>"
+	big := `{"code":"0","message":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
+	tests := []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+		want   wantTransport
+	}{
+		{"404", 404, nil, "Not Found", wantTransport{op: "server answered", status: 404, text: "HTTP 404 Not Found"}},
+		{"500", 500, nil, `{"code":"0"}`, wantTransport{op: "server answered", status: 500, maybeSent: true}},
+		{"502 HTML page", 502, http.Header{"Content-Type": {"text/html"}}, htmlPage, wantTransport{op: "server answered", status: 502, maybeSent: true, text: "502 Bad Gateway</title>"}},
+		{"503 Retry-After", 503, http.Header{"Retry-After": {"7"}}, "", wantTransport{status: 503, retryAfter: 7 * time.Second, maybeSent: true, text: "retry after 7s"}},
+		{"429 Retry-After seconds", 429, http.Header{"Retry-After": {"5"}}, "slow down", wantTransport{status: 429, retryAfter: 5 * time.Second}},
+		{"429 Retry-After date", 429, http.Header{"Retry-After": {testNow.Add(90 * time.Second).Format(http.TimeFormat)}}, "", wantTransport{status: 429, retryAfter: 90 * time.Second}},
+		{"429 Retry-After garbage", 429, http.Header{"Retry-After": {"soon"}}, "", wantTransport{status: 429}},
+		{"429 no Retry-After", 429, nil, "", wantTransport{status: 429}},
+		{"301", 301, http.Header{"Location": {"https://elsewhere/"}}, "", wantTransport{status: 301}},
+		{"100", 100, nil, "", wantTransport{status: 100, maybeSent: true}},
+		{"200 HTML", 200, nil, htmlPage, wantTransport{op: "decode response", status: 200, maybeSent: true, text: "not a JSON object"}},
+		{"200 empty body", 200, nil, "", wantTransport{op: "decode response", status: 200, maybeSent: true, text: "empty body"}},
+		{"204 empty body", 204, nil, "", wantTransport{status: 204, maybeSent: true}},
+		{"200 whitespace body", 200, nil, " \r\n", wantTransport{status: 200, maybeSent: true, text: "empty body"}},
+		{"truncated JSON", 200, nil, `{"code":"0","mess`, wantTransport{status: 200, maybeSent: true}},
+		{"JSON array", 200, nil, `[{"code":"0"}]`, wantTransport{status: 200, maybeSent: true}},
+		{"JSON string", 200, nil, `"0"`, wantTransport{status: 200, maybeSent: true}},
+		{"JSON number", 200, nil, `0`, wantTransport{status: 200, maybeSent: true}},
+		{"JSON null", 200, nil, `null`, wantTransport{status: 200, maybeSent: true}},
+		{"no code", 200, nil, `{"message":"Success","object":null}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"empty object", 200, nil, `{}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"code null", 200, nil, `{"code":null,"message":"m"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"code empty string", 200, nil, `{"code":"","message":"m"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"code blank string", 200, nil, `{"code":"  ","message":"m"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"code object", 200, nil, `{"code":{"value":"0"},"message":"m"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"code array", 200, nil, `{"code":["0"]}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"code bool", 200, nil, `{"code":true}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"trailing garbage", 200, nil, `{"code":"0"} {"code":"1"}`, wantTransport{status: 200, maybeSent: true}},
+		{"body over MaxBodyBytes", 200, nil, big, wantTransport{status: 200, maybeSent: true, text: "body over"}},
+		{"non-UTF-8 bytes", 200, nil, "\xff\xfe<\x00h\x00t\x00m\x00l\x00>", wantTransport{status: 200, maybeSent: true}},
+		{"Latin-1 error page", 500, nil, "\xc9chec: serveur indisponible", wantTransport{status: 500, maybeSent: true, text: "\uFFFDchec: serveur indisponible"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeResponse(tt.status, tt.header, []byte(tt.body), testNow)
+			if err == nil {
+				t.Fatalf("DecodeResponse(%d, %.40q) = %+v, want a transport error", tt.status, tt.body, got)
+			}
+			te := checkTransportError(t, "DecodeResponse", err, tt.want)
+			if len(te.Snippet) > 80 || strings.ContainsAny(te.Snippet, "\n\r\t") || !isValidUTF8(te.Snippet) {
+				t.Errorf("Snippet = %q, want one line of at most 80 valid UTF-8 bytes", te.Snippet)
+			}
+		})
+	}
+}
+
+func isValidUTF8(s string) bool { return strings.ToValidUTF8(s, "") == s }
+
+func TestSnippetDoesNotSplitACharacter(t *testing.T) {
+	body := strings.Repeat("a", 79) + "é and more"
+	got := snippet([]byte(body))
+	if want := strings.Repeat("a", 79); got != want {
+		t.Errorf("snippet(%q) = %q, want %q", body, got, want)
+	}
+}
+
+func TestTransportErrorText(t *testing.T) {
+	tests := []struct {
+		name string
+		err  *TransportError
+		want string
+	}{
+		{"send", &TransportError{Op: "send", Err: errors.New("connection refused")}, "send: connection refused"},
+		{"status", &TransportError{Op: "server answered", StatusCode: 429, RetryAfter: 5 * time.Second, Snippet: "slow down"}, `server answered: HTTP 429 Too Many Requests (body starts "slow down") (retry after 5s)`},
+		{"decode", &TransportError{Op: "decode response", StatusCode: 200, Err: ErrNoCode, Snippet: "{}"}, `decode response: HTTP 200 OK: response has no code (body starts "{}")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	inner := errors.New("inner")
+	if err := (&TransportError{Op: "x", Err: inner}); !errors.Is(err, inner) {
+		t.Errorf("errors.Is(%v, inner) = false, want true", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want time.Duration
+	}{
+		{"empty", "", 0},
+		{"seconds", "120", 2 * time.Minute},
+		{"seconds with spaces", " 3 ", 3 * time.Second},
+		{"zero", "0", 0},
+		{"negative", "-5", 0},
+		{"garbage", "soon", 0},
+		{"fraction", "1.5", 0},
+		{"seconds and unit", "5s", 0},
+		{"one day", "86400", 24 * time.Hour},
+		{"over a day capped", "86401", 24 * time.Hour},
+		{"huge capped", "999999999", 24 * time.Hour},
+		{"beyond int64 capped", "99999999999999999999999", 24 * time.Hour},
+		{"beyond int64 negative", "-99999999999999999999999", 0},
+		{"date in the future", testNow.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
+		{"date now", testNow.Format(http.TimeFormat), 0},
+		{"date in the past", testNow.Add(-time.Hour).Format(http.TimeFormat), 0},
+		{"date far in the future capped", testNow.AddDate(10, 0, 0).Format(http.TimeFormat), 24 * time.Hour},
+		{"RFC 850 date", testNow.Add(time.Minute).Format("Monday, 02-Jan-06 15:04:05 GMT"), time.Minute},
+		{"ANSI C date", testNow.Add(time.Minute).Format(time.ANSIC), time.Minute},
+		{"date garbage", "Fri, 99 Foo 2026 25:00:00 GMT", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ParseRetryAfter(tt.in, testNow); got != tt.want {
+				t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	seeds := []struct {
+		status     int
+		retryAfter string
+		body       string
+	}{
+		{200, "", `{"code":"0","message":"Success","object":null}`},
+		{200, "", `{"code":29004,"message":"Phone number had been used"}`},
+		{200, "", `{"code":29004.0}`},
+		{200, "", `{"code":" 0 ","object":"{\"a\":1}"}`},
+		{200, "", `{"code":null}`},
+		{200, "", `{"code":{"x":1}}`},
+		{200, "", `{"message":"no code"}`},
+		{200, "", `[{"code":"0"}]`},
+		{200, "", `{"code":"0","mess`},
+		{200, "", ""},
+		{200, "", "<html><body>Gateway</body></html>"},
+		{200, "", "\uFEFF{\"code\":\"0\"}"},
+		{200, "", "{\"code\":\"0\",\"message\":\"\xff\xfe\"}"},
+		{201, "", `{"code":1e400}`},
+		{204, "", ""},
+		{404, "", "Not Found"},
+		{429, "5", `{"code":"0"}`},
+		{429, "Wed, 21 Oct 2015 07:28:00 GMT", ""},
+		{500, "", `{"code":"0"}`},
+		{502, "", "<html>502 Bad Gateway</html>"},
+		{0, "", `{"code":"0"}`},
+		{-1, "", `{"code":"0"}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.status, s.retryAfter, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
+		header := http.Header{}
+		if retryAfter != "" {
+			header.Set("Retry-After", retryAfter)
+		}
+		got, err := DecodeResponse(status, header, body, testNow)
+		if err != nil {
+			var te *TransportError
+			if !errors.As(err, &te) {
+				t.Fatalf("DecodeResponse(%d, %q) error = %v (%T), want a *TransportError", status, body, err, err)
+			}
+			if te.RetryAfter < 0 || te.RetryAfter > 24*time.Hour {
+				t.Errorf("RetryAfter = %v, want within [0, 24h]", te.RetryAfter)
+			}
+			if len(te.Snippet) > 80 || !isValidUTF8(te.Snippet) {
+				t.Errorf("Snippet = %q, want at most 80 bytes of valid UTF-8", te.Snippet)
+			}
+			_ = te.Error()
+			return
+		}
+		if status < 200 || status > 299 {
+			t.Fatalf("DecodeResponse(%d, %q) = %+v, nil; want a transport error for a non-2xx status", status, body, got)
+		}
+		if got.Code == "" || strings.TrimSpace(got.Code) != got.Code {
+			t.Errorf("DecodeResponse(%d, %q).Code = %q, want a non-empty trimmed code", status, body, got.Code)
+		}
+		if !json.Valid(got.Object) {
+			t.Errorf("DecodeResponse(%d, %q).Object = %q, want valid JSON", status, body, got.Object)
+		}
+		if len(body) > MaxBodyBytes {
+			t.Errorf("DecodeResponse accepted a body of %d bytes, over MaxBodyBytes", len(body))
+		}
+	})
+}

@@ -1,0 +1,306 @@
+package ledger
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tokenreg/tokenreg/client"
+)
+
+// ExportHeader is the header of Export's CSV, which Import reads back.
+var ExportHeader = []string{"username", "tokenSn", "tokenType", "registered_at", "run_id"}
+
+// utf8BOM is what spreadsheet programs put in front of a CSV they save.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// Export writes every registration as CSV to w, with the header
+// ExportHeader, in order of registered_at (RFC 3339, UTC). tokenType is
+// written as SMS or OTP. Cells are guarded against formula injection as the
+// result CSV's are (SPEC §5). It reads one consistent snapshot, even while
+// another run is recording, and returns the number of registrations
+// written.
+func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT username, token_type, token_sn, registered_at, run_id
+		FROM registrations ORDER BY registered_at, username, token_type, token_sn`)
+	if err != nil {
+		return 0, fmt.Errorf("export ledger: %w", err)
+	}
+	defer rows.Close()
+	cw := csv.NewWriter(w)
+	if err := cw.Write(ExportHeader); err != nil {
+		return 0, fmt.Errorf("export ledger: %w", err)
+	}
+	n := 0
+	for rows.Next() {
+		var user, sn, at, run string
+		var t int
+		if err := rows.Scan(&user, &t, &sn, &at, &run); err != nil {
+			return n, fmt.Errorf("export ledger: %w", err)
+		}
+		if ts, err := parseStored(at); err == nil {
+			at = formatTime(ts)
+		}
+		if err := cw.Write([]string{escape(user), escape(sn), client.TokenType(t).String(), escape(at), escape(run)}); err != nil {
+			return n, fmt.Errorf("export ledger: %w", err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("export ledger: %w", err)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return n, fmt.Errorf("export ledger: %w", err)
+	}
+	return n, nil
+}
+
+// importColumns holds the index of each column Import reads, -1 if absent.
+type importColumns struct {
+	username, tokenSn, tokenType int
+	status, finishedAt           int // a result file
+	registeredAt, runID          int // an export
+}
+
+// Import records the registrations in a CSV read from r, in one transaction:
+// all of them or, on error, none.
+//
+// r is either a tokenreg result file (SPEC §5: columns username, tokenSn,
+// tokenType and status; finished_at if present), of which the rows with
+// status ok are registrations made at finished_at, recorded with runID; or a
+// file in Export's format, every row of which is a registration, recorded
+// with its own run_id (runID if that is empty). An empty runID means the
+// Ledger's. Column names match case-insensitively, ignoring '_', '-' and
+// spaces; other columns are ignored. Cells have the result file's formula
+// guard removed. A registered_at or finished_at that is empty or not RFC
+// 3339 becomes the time of the import.
+//
+// imported counts the registrations added (or moved to a later time);
+// skipped counts the other data rows: not ok, or already recorded. A
+// malformed file is an error naming its line.
+func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (imported, skipped int, err error) {
+	if l.readOnly {
+		return 0, 0, ErrReadOnly
+	}
+	if runID == "" {
+		runID = l.runID
+	}
+	now := formatTime(time.Now())
+
+	br := bufio.NewReader(r)
+	if p, _ := br.Peek(len(utf8BOM)); bytes.Equal(p, utf8BOM) {
+		br.Discard(len(utf8BOM))
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1 // a wrong count is reported with its line below
+	cr.ReuseRecord = true
+	hdr, err := cr.Read()
+	switch {
+	case err == io.EOF:
+		return 0, 0, errors.New("import: the file is empty: no header")
+	case err != nil:
+		return 0, 0, fmt.Errorf("import: %w", csvError(err))
+	}
+	col, err := importHeader(hdr)
+	if err != nil {
+		return 0, 0, fmt.Errorf("import: line 1: %w", err)
+	}
+	nfields := len(hdr)
+
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("import: %w", err)
+	}
+	defer tx.Rollback()
+	st := tx.StmtContext(ctx, l.record)
+	defer st.Close()
+
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("import: %w", csvError(err))
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) != nfields {
+			return 0, 0, fmt.Errorf("import: line %d: %d fields, but the header has %d", line, len(rec), nfields)
+		}
+		// username and tokenSn are keys, taken exactly (the run that
+		// wrote the file trimmed them already); the other cells may
+		// have been touched by hand.
+		cell := func(i int) string {
+			if i < 0 {
+				return ""
+			}
+			return unescape(rec[i])
+		}
+		field := func(i int) string { return strings.TrimSpace(cell(i)) }
+		at, run := field(col.registeredAt), field(col.runID)
+		if col.status >= 0 {
+			if !strings.EqualFold(field(col.status), "ok") {
+				skipped++
+				continue
+			}
+			at = field(col.finishedAt)
+		}
+		if run == "" {
+			run = runID
+		}
+		if ts, err := parseTime(at); err == nil {
+			at = formatTime(ts)
+		} else {
+			at = now
+		}
+		user, sn := cell(col.username), cell(col.tokenSn)
+		t, err := client.ParseTokenType(field(col.tokenType))
+		if err != nil {
+			return 0, 0, fmt.Errorf("import: line %d: %w", line, err)
+		}
+		if err := checkKey(user, t, sn); err != nil {
+			return 0, 0, fmt.Errorf("import: line %d: %w", line, err)
+		}
+		res, err := st.ExecContext(ctx, user, int(t), sn, at, run)
+		if err != nil {
+			return 0, 0, fmt.Errorf("import: line %d: %w", line, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			imported++
+		} else {
+			skipped++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("import: %w", err)
+	}
+	return imported, skipped, nil
+}
+
+// importHeader finds Import's columns and tells the two formats apart.
+func importHeader(hdr []string) (importColumns, error) {
+	idx := make(map[string]int, len(hdr))
+	for i, name := range hdr {
+		key := normalize(unescape(name))
+		if _, dup := idx[key]; dup && key != "" {
+			return importColumns{}, fmt.Errorf("column %q appears twice", name)
+		}
+		idx[key] = i
+	}
+	find := func(name string) int {
+		if i, ok := idx[normalize(name)]; ok {
+			return i
+		}
+		return -1
+	}
+	col := importColumns{
+		username: find("username"), tokenSn: find("tokenSn"), tokenType: find("tokenType"),
+		status: find("status"), finishedAt: find("finished_at"),
+		registeredAt: find("registered_at"), runID: find("run_id"),
+	}
+	need := []string{"username", "tokenSn", "tokenType"}
+	switch {
+	case col.status >= 0: // a result file
+	case col.registeredAt >= 0: // an export
+	default:
+		return col, fmt.Errorf("neither a tokenreg result file (no status column) nor a ledger export (no registered_at column)")
+	}
+	var missing []string
+	for _, name := range need {
+		if find(name) < 0 {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return col, fmt.Errorf("the header lacks column(s) %s", strings.Join(missing, ", "))
+	}
+	return col, nil
+}
+
+// normalize folds a column name: case, '_', '-' and spaces do not count.
+func normalize(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '_', '-', ' ', '\t':
+			return -1
+		}
+		return r
+	}, strings.ToLower(strings.TrimSpace(name)))
+}
+
+// parseTime parses a finished_at or registered_at cell: RFC 3339 with or
+// without fractional seconds, or with a space for the T (as the ledger's
+// skip message prints it).
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02 15:04:05Z07:00", s)
+}
+
+// csvError says where a CSV syntax error is, in the words of SPEC §4.
+func csvError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
+	}
+	return err
+}
+
+// escape guards a cell against formula injection exactly as report.Escape
+// does (SPEC §5), which ledger may not import: a cell starting with '=',
+// '+', '-', '@', tab or CR gets a leading "'", except '+' or '-' followed
+// only by digits; and a cell of leading quotes followed by such a start
+// gets one more, so that unescape(escape(s)) == s.
+func escape(s string) string {
+	if needsGuard(s) {
+		return "'" + s
+	}
+	return s
+}
+
+// unescape undoes escape (and report.Escape): it strips one leading "'"
+// when what follows needs a guard, and leaves every other cell alone.
+func unescape(s string) string {
+	if len(s) > 0 && s[0] == '\'' && needsGuard(s[1:]) {
+		return s[1:]
+	}
+	return s
+}
+
+// needsGuard reports whether s, after its leading quotes, is a formula.
+func needsGuard(s string) bool {
+	s = strings.TrimLeft(s, "'")
+	if s == "" {
+		return false
+	}
+	switch s[0] {
+	case '=', '@', '\t', '\r':
+		return true
+	case '+', '-':
+		return !allDigits(s[1:])
+	}
+	return false
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

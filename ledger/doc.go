@@ -1,0 +1,18 @@
+// Package ledger is the reconciliation ledger of SPEC §5a: an embedded SQLite
+// database (modernc.org/sqlite, pure Go, no cgo) of every registration that
+// succeeded — username, token type, serial, when, and which run — so that a
+// nightly run over the whole inventory skips what earlier runs registered.
+//
+// A Ledger is opened for one run and held exclusively for its lifetime
+// through an advisory lock file beside the database (path + ".lock"); a
+// second run refuses, or waits up to Options.Wait, with a message naming the
+// holder. Record commits each success durably (WAL, synchronous=FULL) before
+// it returns, so the caller can write the result row after it. Export and
+// Import move the ledger to and from CSV, so an operator can seed it from
+// earlier result files.
+//
+// ledger knows the result CSV only as a file format: it must not import
+// batch, report or cmd (batch depends on it through a small interface it
+// declares, and cmd wires the two together). Its formula guard therefore
+// duplicates report.Escape's rule, which the tests pin down case by case.
+package ledger

@@ -1,0 +1,277 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tokenreg/tokenreg/client"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// timeLayout is how registered_at is stored and exported: RFC 3339 in UTC
+// with milliseconds, as the result file's finished_at. Fixed width, so the
+// text sorts in time order.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// busyTimeout is how long a connection waits for a lock held by another
+// connection (an export reading while the run checkpoints, say) before
+// SQLite reports SQLITE_BUSY. Runs exclude each other with the lock file,
+// not with this.
+const busyTimeout = 10 * time.Second
+
+// ErrReadOnly is returned by Record and Import on a Ledger opened with
+// Options.ReadOnly.
+var ErrReadOnly = errors.New("ledger opened read-only")
+
+// Options configures Open. The zero value opens the ledger for writing,
+// refuses at once if another run holds it, and names this run by the time
+// and process id.
+type Options struct {
+	// RunID identifies this run in the rows it records. Default: the start
+	// time and process id, such as "20261128T021500Z-4242".
+	RunID string
+	// Wait is how long Open waits for another run that holds the ledger
+	// before refusing. 0 refuses at once.
+	Wait time.Duration
+	// ReadOnly opens the ledger for Lookup and Export only. It takes no
+	// lock, so it can read a ledger while a run is writing it, and it
+	// never creates or migrates the database.
+	ReadOnly bool
+}
+
+// Ledger is an open ledger database. It is safe for concurrent use: Lookup
+// may run in one goroutine while Record runs in another. The caller must
+// Close it, which releases the lock for the next run.
+type Ledger struct {
+	path     string // as the caller gave it, for messages
+	runID    string
+	readOnly bool
+
+	db     *sql.DB
+	lookup *sql.Stmt
+	record *sql.Stmt // nil when read-only
+	lock   *fileLock // nil when read-only
+
+	// wmu serialises this process's writes (Record, Import), so that they
+	// queue here rather than in SQLite's busy handler, which sleeps.
+	wmu sync.Mutex
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the ledger at path, creating it (mode 0600: it names users and
+// their phone numbers) and its schema if need be. Unless opt.ReadOnly, it
+// first takes the lock file path+".lock" for the Ledger's lifetime; if
+// another run holds it, Open retries until opt.Wait has passed and then
+// returns an error that matches ErrInUse. A database written by a newer
+// tokenreg (a higher schema version) or a file that is not a tokenreg
+// ledger is refused.
+func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
+	if path == "" {
+		return nil, errors.New("open ledger: no file name given")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	l := &Ledger{path: path, runID: opt.RunID, readOnly: opt.ReadOnly}
+	if l.runID == "" {
+		l.runID = defaultRunID(time.Now(), os.Getpid())
+	}
+
+	if opt.ReadOnly {
+		// SQLite would report only "unable to open database file".
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("open ledger: %w", err)
+		}
+	} else {
+		if l.lock, err = acquire(ctx, path, opt.Wait, l.runID); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("open ledger: %w", err)
+		}
+		f.Close()
+	}
+
+	if l.db, err = sql.Open("sqlite", dsn(abs, opt.ReadOnly)); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	// One connection for the reader goroutine's Lookups, one for the
+	// writer's Records, a spare for Export; kept open so that each keeps
+	// its prepared statements.
+	l.db.SetMaxOpenConns(4)
+	l.db.SetMaxIdleConns(4)
+	l.db.SetConnMaxLifetime(0)
+	l.db.SetConnMaxIdleTime(0)
+
+	if err := l.migrate(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if l.lookup, err = l.db.PrepareContext(ctx, `SELECT registered_at FROM registrations
+		WHERE username = ? AND token_type = ? AND token_sn = ?`); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	if !opt.ReadOnly {
+		// A registration recorded twice keeps the later date: a success
+		// after an earlier one means the earlier binding was undone, and
+		// imports of several result files may come in any order.
+		if l.record, err = l.db.PrepareContext(ctx, `INSERT INTO registrations
+			(username, token_type, token_sn, registered_at, run_id) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (username, token_type, token_sn) DO UPDATE
+			SET registered_at = excluded.registered_at, run_id = excluded.run_id
+			WHERE excluded.registered_at > registrations.registered_at`); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		}
+	}
+	return l, nil
+}
+
+// dsn is the driver's name for the database at abs. Every connection of the
+// pool runs its pragmas.
+//
+// Durability: journal_mode=WAL with synchronous=FULL fsyncs the WAL at every
+// commit, so a Record that returned survives a power loss or kernel panic,
+// not only a killed process. SPEC §5a promises each success is recorded
+// before its result row is written; with synchronous=NORMAL the last
+// commits could roll back after a power loss while the result row, written
+// later but flushed by the OS, survived, and the next nightly run would send
+// that registration again. The price is one fsync per successful row, small
+// next to the HTTP request that preceded it.
+func dsn(abs string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
+	if readOnly {
+		q.Set("mode", "ro")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		// Take the write lock at BEGIN, so a transaction never fails
+		// half-way when upgrading a read lock.
+		q.Set("_txlock", "immediate")
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+	if filepath.VolumeName(abs) != "" {
+		u.Path = "/" + u.Path // file:///C:/x/ledger.db
+	}
+	return u.String()
+}
+
+// defaultRunID names a run by its start time and process id.
+func defaultRunID(now time.Time, pid int) string {
+	return now.UTC().Format("20060102T150405Z") + "-" + strconv.Itoa(pid)
+}
+
+// Lookup reports whether the registration of tokenSn (of type t) to
+// username was recorded, and when. The key is exact: no case folding or
+// trimming. It is safe to call concurrently with Record, and sees every
+// Record that has returned.
+func (l *Ledger) Lookup(ctx context.Context, username string, t client.TokenType, tokenSn string) (at time.Time, found bool, err error) {
+	if !t.Valid() {
+		return time.Time{}, false, fmt.Errorf("ledger lookup: invalid token type %d", int(t))
+	}
+	var s string
+	err = l.lookup.QueryRowContext(ctx, username, int(t), tokenSn).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("ledger lookup: %w", err)
+	}
+	at, err = parseStored(s)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("ledger lookup: %w", err)
+	}
+	return at, true, nil
+}
+
+// Record stores the registration of tokenSn (of type t) to username at the
+// time at (now if zero), with this run's RunID, in a transaction of its own.
+// When Record returns nil the registration is durable (see Open). A
+// registration already recorded keeps the later of the two times. It is
+// safe to call concurrently with Lookup.
+func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error {
+	if l.readOnly {
+		return ErrReadOnly
+	}
+	if err := checkKey(username, t, tokenSn); err != nil {
+		return fmt.Errorf("ledger record: %w", err)
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if _, err := l.record.ExecContext(ctx, username, int(t), tokenSn, formatTime(at), l.runID); err != nil {
+		return fmt.Errorf("ledger record: %w", err)
+	}
+	return nil
+}
+
+// RunID returns the name this run's rows are recorded with.
+func (l *Ledger) RunID() string { return l.runID }
+
+// Close closes the database (checkpointing its WAL into the main file) and
+// releases the lock. Calling it again returns the first call's result.
+func (l *Ledger) Close() error {
+	l.closeOnce.Do(func() {
+		var errs []error
+		for _, st := range []*sql.Stmt{l.lookup, l.record} {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
+		}
+		if l.db != nil {
+			errs = append(errs, l.db.Close())
+		}
+		if l.lock != nil {
+			errs = append(errs, l.lock.release())
+		}
+		if err := errors.Join(errs...); err != nil {
+			l.closeErr = fmt.Errorf("close ledger %s: %w", l.path, err)
+		}
+	})
+	return l.closeErr
+}
+
+// checkKey rejects a registration that could not have been sent.
+func checkKey(username string, t client.TokenType, tokenSn string) error {
+	switch {
+	case !t.Valid():
+		return fmt.Errorf("invalid token type %d", int(t))
+	case username == "":
+		return errors.New("empty username")
+	case tokenSn == "":
+		return errors.New("empty tokenSn")
+	}
+	return nil
+}
+
+// formatTime formats t as registered_at is stored.
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// parseStored parses a stored registered_at. RFC3339Nano also accepts
+// values written without fractional seconds (by hand, say).
+func parseStored(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored registered_at %q is not an RFC 3339 time", s)
+	}
+	return t.UTC(), nil
+}

@@ -1,0 +1,123 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// applicationID marks the SQLite file as a tokenreg ledger ("tkrg"), so
+// that `file` and Open can tell it from another program's database.
+const applicationID = 0x746b7267
+
+// migrations[i] takes the schema from version i to version i+1; the
+// database's PRAGMA user_version is the number applied. Never edit an entry
+// once released: append a new one.
+var migrations = []string{
+	// 0 -> 1. WITHOUT ROWID: the table is its primary-key index, so a
+	// Lookup is one B-tree search.
+	`CREATE TABLE registrations (
+		username      TEXT    NOT NULL,
+		token_type    INTEGER NOT NULL CHECK (token_type IN (1, 2)),
+		token_sn      TEXT    NOT NULL,
+		registered_at TEXT    NOT NULL,
+		run_id        TEXT    NOT NULL,
+		PRIMARY KEY (username, token_type, token_sn)
+	) WITHOUT ROWID`,
+}
+
+// schemaVersion is the version this code reads and writes.
+var schemaVersion = len(migrations)
+
+// migrate checks the schema and, unless read-only, brings it up to
+// schemaVersion in one transaction.
+func (l *Ledger) migrate(ctx context.Context) error {
+	if l.readOnly {
+		var app, ver int
+		if err := l.db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
+			return l.openError(err)
+		}
+		if err := l.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
+			return l.openError(err)
+		}
+		if err := l.checkVersion(app, ver); err != nil {
+			return err
+		}
+		if ver < schemaVersion {
+			return fmt.Errorf("ledger %s has schema version %d, and a read-only open cannot upgrade it to %d: run tokenreg with --ledger on it once first", l.path, ver, schemaVersion)
+		}
+		return nil
+	}
+
+	tx, err := l.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see dsn
+	if err != nil {
+		return l.openError(err)
+	}
+	defer tx.Rollback()
+	var app, ver, tables int
+	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
+		return l.openError(err)
+	}
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
+		return l.openError(err)
+	}
+	if err := l.checkVersion(app, ver); err != nil {
+		return err
+	}
+	if ver == schemaVersion {
+		return nil
+	}
+	if ver == 0 {
+		// Schema version 0 is a new, empty file; tables in it belong to
+		// someone else.
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+			return l.openError(err)
+		}
+		if tables > 0 {
+			return fmt.Errorf("%s is an SQLite database but not a tokenreg ledger (it has %d tables and no ledger schema): pass a different --ledger", l.path, tables)
+		}
+	}
+	for v := ver; v < schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("upgrade ledger %s to schema version %d: %w", l.path, v+1, err)
+		}
+	}
+	// PRAGMA takes no parameters; both values are integers of ours.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+		return l.openError(err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return l.openError(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return l.openError(err)
+	}
+	return nil
+}
+
+// checkVersion refuses another program's database and a newer schema.
+func (l *Ledger) checkVersion(app, ver int) error {
+	if app != 0 && app != applicationID {
+		return fmt.Errorf("%s is an SQLite database of another program (application_id %#x), not a tokenreg ledger: pass a different --ledger", l.path, app)
+	}
+	if ver > schemaVersion {
+		return fmt.Errorf("ledger %s has schema version %d, newer than this tokenreg understands (%d): it was written by a newer tokenreg; upgrade tokenreg, or pass a different --ledger", l.path, ver, schemaVersion)
+	}
+	return nil
+}
+
+// openError wraps a failure to read the database, saying plainly when the
+// file is not SQLite at all.
+func (l *Ledger) openError(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_NOTADB {
+		return fmt.Errorf("%s is not a tokenreg ledger (not an SQLite database): pass a different --ledger: %w", l.path, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("open ledger %s: %w", l.path, err)
+}

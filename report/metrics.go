@@ -1,0 +1,94 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// WriteMetrics writes the run's metrics in the Prometheus text format to
+// path, for the node_exporter textfile collector (--metrics, SPEC §3). The
+// file is replaced atomically (prometheus.WriteToTextfile writes a temporary
+// file beside it, whose name does not end in .prom, and renames it), so the
+// collector never reads half a file. Call it after s.Finish.
+//
+// Every metric carries the label job=<job> ("tokenreg" if job is empty), so
+// several cron jobs can share a textfile directory. Prometheus renames it
+// exported_job on scrape unless the scrape config sets honor_labels.
+//
+//	tokenreg_rows{status}                      rows by status (the five run statuses always, others when seen)
+//	tokenreg_rows_by_code{code}                rows by server code
+//	tokenreg_duration_seconds                  the run's elapsed time
+//	tokenreg_rate_per_second                   achieved rate over the rows sent
+//	tokenreg_last_run_timestamp_seconds        when the run finished
+//	tokenreg_last_success_timestamp_seconds    when this run's last ok row finished (absent if none)
+//	tokenreg_exit_code                         the run's exit code
+func WriteMetrics(path string, s *Summary, job string) error {
+	if job == "" {
+		job = "tokenreg"
+	}
+	labels := prometheus.Labels{"job": job}
+	reg := prometheus.NewRegistry()
+	// Register, not MustRegister: a job name that is not valid UTF-8 is
+	// the operator's error, not a reason to panic.
+	var err error
+	gauge := func(name, help string, v float64) {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels})
+		g.Set(v)
+		if e := reg.Register(g); e != nil && err == nil {
+			err = e
+		}
+	}
+	gaugeVec := func(name, help, label string, values map[string]float64) {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, []string{label})
+		for lv, v := range values {
+			// A code read back from a result file could be any bytes.
+			m, e := g.GetMetricWithLabelValues(strings.ToValidUTF8(lv, "\uFFFD"))
+			if e != nil {
+				if err == nil {
+					err = e
+				}
+				continue
+			}
+			m.Set(v)
+		}
+		if e := reg.Register(g); e != nil && err == nil {
+			err = e
+		}
+	}
+
+	rows := make(map[string]float64)
+	for _, st := range runStatuses {
+		rows[string(st)] = 0
+	}
+	for st, n := range s.byStatus {
+		rows[string(st)] += float64(n)
+	}
+	gaugeVec("tokenreg_rows", "Rows of the last run by status.", "status", rows)
+	byCode := make(map[string]float64)
+	for code, c := range s.byCode {
+		byCode[code] += float64(c.Count)
+	}
+	gaugeVec("tokenreg_rows_by_code", "Rows of the last run by the server's answer code.", "code", byCode)
+	gauge("tokenreg_duration_seconds", "Elapsed time of the last run.", s.Elapsed().Seconds())
+	gauge("tokenreg_rate_per_second", "Achieved rate of the last run over the rows sent.", s.Rate())
+	gauge("tokenreg_last_run_timestamp_seconds", "When the last run finished, in Unix seconds.", unixSeconds(s.end))
+	if t := s.LastOK(); !t.IsZero() {
+		gauge("tokenreg_last_success_timestamp_seconds", "When the last run's last successful registration finished, in Unix seconds.", unixSeconds(t))
+	}
+	gauge("tokenreg_exit_code", "Exit code of the last run.", float64(s.ExitCode))
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+
+	return prometheus.WriteToTextfile(path, reg)
+}
+
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixMilli()) / 1e3
+}

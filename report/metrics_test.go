@@ -1,0 +1,138 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// readMetrics parses a textfile-collector file into name -> label set -> value.
+func readMetrics(t *testing.T, path string) map[string]map[string]float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(f)
+	if err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	out := make(map[string]map[string]float64)
+	for name, mf := range mfs {
+		if mf.GetType() != dto.MetricType_GAUGE {
+			t.Errorf("%s is a %v, want a gauge", name, mf.GetType())
+		}
+		out[name] = make(map[string]float64)
+		for _, m := range mf.GetMetric() {
+			key := ""
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "job" {
+					if lp.GetValue() != "nightly" {
+						t.Errorf("%s has job=%q, want nightly", name, lp.GetValue())
+					}
+					continue
+				}
+				key += lp.GetName() + "=" + lp.GetValue()
+			}
+			out[name][key] = m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+func TestWriteMetrics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokenreg.prom")
+	s := newTestSummary()
+	if err := WriteMetrics(path, s, "nightly"); err != nil {
+		t.Fatalf("WriteMetrics: %v", err)
+	}
+	got := readMetrics(t, path)
+	end := float64(start.Add(10 * time.Second).Unix())
+	want := map[string]map[string]float64{
+		"tokenreg_rows":                           {"status=ok": 2, "status=failed": 2, "status=error": 1, "status=invalid": 1, "status=skipped": 1},
+		"tokenreg_rows_by_code":                   {"code=0": 2, "code=29008": 2},
+		"tokenreg_duration_seconds":               {"": 10},
+		"tokenreg_rate_per_second":                {"": 0.4},
+		"tokenreg_last_run_timestamp_seconds":     {"": end},
+		"tokenreg_last_success_timestamp_seconds": {"": float64(start.Add(7 * time.Second).Unix())},
+		"tokenreg_exit_code":                      {"": 1},
+	}
+	if len(got) != len(want) {
+		t.Errorf("metrics %v, want %d families", got, len(want))
+	}
+	for name, series := range want {
+		for labels, v := range series {
+			if g, ok := got[name][labels]; !ok || g != v {
+				t.Errorf("%s{%s} = %v (present %v), want %v", name, labels, g, ok, v)
+			}
+		}
+		if len(got[name]) != len(series) {
+			t.Errorf("%s has series %v, want %v", name, got[name], series)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the .prom file", len(entries))
+	}
+}
+
+func TestWriteMetricsNoSuccess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokenreg.prom")
+	s := NewSummary(start)
+	s.Add(Result{Status: StatusError, Message: "connection refused", Attempts: 5})
+	s.ExitCode = 3
+	s.Finish(start.Add(time.Minute))
+	if err := WriteMetrics(path, s, "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	got := readMetrics(t, path)
+	if _, ok := got["tokenreg_last_success_timestamp_seconds"]; ok {
+		t.Errorf("tokenreg_last_success_timestamp_seconds written for a run without an ok row")
+	}
+	if got, want := got["tokenreg_rows"]["status=ok"], 0.0; got != want {
+		t.Errorf("tokenreg_rows{status=ok} = %v, want %v", got, want)
+	}
+	if got, want := got["tokenreg_exit_code"][""], 3.0; got != want {
+		t.Errorf("tokenreg_exit_code = %v, want %v", got, want)
+	}
+}
+
+func TestWriteMetricsDefaultJob(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.prom")
+	s := NewSummary(start)
+	s.Finish(start)
+	if err := WriteMetrics(path, s, ""); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `tokenreg_exit_code{job="tokenreg"} 0`; !strings.Contains(string(b), want) {
+		t.Errorf("metrics file\n%s\nlacks %s", b, want)
+	}
+}
+
+func TestWriteMetricsOddLabels(t *testing.T) {
+	dir := t.TempDir()
+	s := NewSummary(start)
+	s.Add(Result{Status: StatusFailed, Code: "\xff\xfe", Message: "garbage", Attempts: 1})
+	s.Finish(start)
+	if err := WriteMetrics(filepath.Join(dir, "a.prom"), s, "nightly"); err != nil {
+		t.Errorf("WriteMetrics with a code that is not UTF-8 = %v, want it written", err)
+	}
+	if err := WriteMetrics(filepath.Join(dir, "b.prom"), s, "bad\xff"); err == nil {
+		t.Errorf("WriteMetrics with a job that is not UTF-8 = nil, want an error")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b.prom")); !os.IsNotExist(err) {
+		t.Errorf("b.prom exists after a failed WriteMetrics (%v)", err)
+	}
+}

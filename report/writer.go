@@ -1,0 +1,90 @@
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"io"
+	"strconv"
+)
+
+// timeLayout is finished_at's format: RFC 3339 in UTC with milliseconds,
+// e.g. 2026-11-28T13:14:15.123Z.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// writeBufferSize bounds the row that reaches the file in one Write call.
+// Rows are a few hundred bytes; a server message would have to be absurdly
+// long to split a row into two writes (which Recover handles anyway).
+const writeBufferSize = 64 << 10
+
+// Writer writes the result CSV (SPEC §5): a header, then one row per Result,
+// each flushed to the underlying io.Writer as soon as it is written, so that
+// a crash loses at most the rows in flight.
+//
+// It uses encoding/csv directly rather than gocsv: the columns are fixed and
+// owned by this package, the numeric and time columns need their own format,
+// and every text cell must go through Escape first, so reflection would buy
+// nothing and cost per row.
+//
+// A Writer is not safe for concurrent use: exactly one goroutine (the run's
+// writer) owns it. It does not close or sync the underlying io.Writer.
+type Writer struct {
+	csv *csv.Writer
+	rec [10]string // reused for every row
+	buf []byte     // numeric and time cells of the current row
+}
+
+// NewWriter returns a Writer that writes to w. Each call to WriteHeader or
+// Write ends in a single Write call on w for rows up to 64 KiB.
+func NewWriter(w io.Writer) *Writer {
+	// csv.NewWriter keeps a *bufio.Writer that is large enough as it is, so
+	// there is exactly one buffer between the rows and w.
+	return &Writer{csv: csv.NewWriter(bufio.NewWriterSize(w, writeBufferSize))}
+}
+
+// WriteHeader writes Header and flushes it. Call it once, before the first
+// row, on a new file; a resumed file already has its header.
+func (w *Writer) WriteHeader() error {
+	if err := w.csv.Write(Header); err != nil {
+		return err
+	}
+	w.csv.Flush()
+	return w.csv.Error()
+}
+
+// Write writes r as one row in the order of Header and flushes it. Text cells
+// go through Escape; duration_ms is whole milliseconds; finished_at is RFC
+// 3339 UTC with milliseconds, empty if r.FinishedAt is zero. An error means
+// the row may not have reached the underlying writer; the Writer is then
+// unusable (the error is sticky).
+func (w *Writer) Write(r Result) error {
+	// Format the four numeric cells into one reused buffer and convert it
+	// to a string once: one allocation per row instead of four.
+	b := strconv.AppendInt(w.buf[:0], int64(r.Line), 10)
+	i1 := len(b)
+	b = strconv.AppendInt(b, int64(r.Attempts), 10)
+	i2 := len(b)
+	b = strconv.AppendInt(b, r.Duration.Milliseconds(), 10)
+	i3 := len(b)
+	if !r.FinishedAt.IsZero() {
+		b = r.FinishedAt.UTC().AppendFormat(b, timeLayout)
+	}
+	w.buf = b
+	nums := string(b)
+
+	rec := &w.rec
+	rec[0] = nums[:i1]
+	rec[1] = Escape(r.Username)
+	rec[2] = Escape(r.TokenSn)
+	rec[3] = Escape(r.TokenType)
+	rec[4] = Escape(string(r.Status))
+	rec[5] = Escape(r.Code)
+	rec[6] = Escape(r.Message)
+	rec[7] = nums[i1:i2]
+	rec[8] = nums[i2:i3]
+	rec[9] = nums[i3:]
+	if err := w.csv.Write(rec[:]); err != nil {
+		return err
+	}
+	w.csv.Flush()
+	return w.csv.Error()
+}

@@ -1,0 +1,166 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var finished = time.Date(2026, 11, 28, 13, 14, 15, 123456789, time.UTC)
+
+func TestWriter(t *testing.T) {
+	kl := time.FixedZone("MYT", 8*3600)
+	tests := []struct {
+		name string
+		in   Result
+		want string
+	}{
+		{
+			name: "ok",
+			in: Result{Line: 2, Username: "alice", TokenSn: "+60123456789", TokenType: "SMS", Status: StatusOK,
+				Code: "0", Message: "Success", Attempts: 1, Duration: 1234567 * time.Microsecond, FinishedAt: finished},
+			want: "2,alice,+60123456789,SMS,ok,0,Success,1,1234,2026-11-28T13:14:15.123Z\n",
+		},
+		{
+			name: "not sent, zero time",
+			in:   Result{Line: 1000000, Username: "bob", TokenSn: "", TokenType: "XYZ", Status: StatusInvalid, Message: "unknown token type \"XYZ\""},
+			want: `1000000,bob,,XYZ,invalid,,"unknown token type ""XYZ""",0,0,` + "\n",
+		},
+		{
+			name: "formula cells guarded",
+			in: Result{Line: 3, Username: "=cmd|'/c calc'!A1", TokenSn: "@x", TokenType: "-", Status: StatusFailed,
+				Code: "+x", Message: "\tmsg", Attempts: 2, Duration: 5 * time.Millisecond, FinishedAt: finished.In(kl)},
+			want: "3,'=cmd|'/c calc'!A1,'@x,'-,failed,'+x,'\tmsg,2,5,2026-11-28T13:14:15.123Z\n",
+		},
+		{
+			name: "quoting",
+			in: Result{Line: 4, Username: "a,b", TokenSn: " lead", TokenType: "OTP", Status: StatusError,
+				Message: "say \"hi\"\nbye", Attempts: 5, Duration: 15 * time.Second, FinishedAt: finished},
+			want: "4,\"a,b\",\" lead\",OTP,error,,\"say \"\"hi\"\"\nbye\",5,15000,2026-11-28T13:14:15.123Z\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w := NewWriter(&buf)
+			if err := w.Write(tt.in); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			if got := buf.String(); got != tt.want {
+				t.Errorf("Write(%+v) wrote\n%q, want\n%q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriterHeader(t *testing.T) {
+	var buf bytes.Buffer
+	if err := NewWriter(&buf).WriteHeader(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "line,username,tokenSn,tokenType,status,code,message,attempts,duration_ms,finished_at\n"; got != want {
+		t.Errorf("WriteHeader wrote %q, want %q", got, want)
+	}
+}
+
+// countingWriter records each Write call.
+type countingWriter struct {
+	writes []string
+	err    error
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.writes = append(c.writes, string(p))
+	return len(p), nil
+}
+
+func TestWriterOneWritePerRow(t *testing.T) {
+	var cw countingWriter
+	w := NewWriter(&cw)
+	if err := w.WriteHeader(); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 10000) // longer than bufio's default 4 KiB
+	for i, msg := range []string{"Success", long, "User not found"} {
+		if err := w.Write(Result{Line: i + 2, Username: "u", Status: StatusFailed, Message: msg}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(cw.writes), i+2; got != want {
+			t.Fatalf("after row %d: %d Write calls, want %d", i+1, got, want)
+		}
+		if last := cw.writes[len(cw.writes)-1]; !strings.HasSuffix(last, "\n") || strings.Count(last, "\n") != 1 {
+			t.Errorf("row %d reached the writer as %.40q…, want one whole line", i+1, last)
+		}
+	}
+}
+
+func TestWriterError(t *testing.T) {
+	boom := errors.New("disk full")
+	w := NewWriter(&countingWriter{err: boom})
+	if err := w.Write(Result{Line: 2, Status: StatusOK}); !errors.Is(err, boom) {
+		t.Errorf("Write to a failing writer = %v, want %v", err, boom)
+	}
+	if err := w.Write(Result{Line: 3, Status: StatusOK}); err == nil {
+		t.Errorf("second Write after a failure = nil, want the sticky error")
+	}
+}
+
+func TestWriterAllocs(t *testing.T) {
+	w := NewWriter(io.Discard)
+	r := benchResult()
+	got := testing.AllocsPerRun(1000, func() {
+		r.Line++
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got > 1 {
+		t.Errorf("Write allocates %v times a row, want at most 1", got)
+	}
+}
+
+func benchResult() Result {
+	return Result{Line: 123456, Username: "someone@example.com", TokenSn: "+60123456789", TokenType: "SMS",
+		Status: StatusFailed, Code: "29004", Message: "Phone number had been used", Attempts: 1,
+		Duration: 87 * time.Millisecond, FinishedAt: finished}
+}
+
+func BenchmarkWriter(b *testing.B) {
+	w := NewWriter(io.Discard)
+	r := benchResult()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Line++
+		if err := w.Write(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkWriterFile measures a row's real cost: one write syscall to a file.
+func BenchmarkWriterFile(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "result.csv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w := NewWriter(f)
+	r := benchResult()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Line++
+		if err := w.Write(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
