@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -340,12 +341,27 @@ func userKey(u string) string { return strings.ToLower(u) }
 // work sends the rows it is given until ready closes.
 func (p *pipeline) work(ctx context.Context, ready <-chan job, done chan<- string) error {
 	for j := range ready {
-		if r, ok := p.register(ctx, j); ok {
+		if r, ok := p.registerSafely(ctx, j); ok {
 			p.results <- r
 		}
 		done <- userKey(j.row.Username)
 	}
 	return nil
+}
+
+// registerSafely is register with a panic turned into the row's error
+// result: a bug met by one row must not take the run, and the result rows
+// of the others, down with it.
+func (p *pipeline) registerSafely(ctx context.Context, j job) (r report.Result, ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("internal error while registering a row; please report it", "line", j.row.Line, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			r = j.row.Result(report.StatusError, fmt.Sprintf("internal error: %v %s", v, unknownNote))
+			r.FinishedAt = p.now()
+			ok = true
+		}
+	}()
+	return p.register(ctx, j)
 }
 
 // register takes a row through its attempts. It returns false when the run

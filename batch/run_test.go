@@ -464,3 +464,23 @@ func TestValidateWarnsAboutSecondOTP(t *testing.T) {
 		t.Errorf("line 5 = %s %q, want skipped naming the other user", r.Status, r.Message)
 	}
 }
+
+// panicky panics on one username.
+type panicky struct{ Registrar }
+
+func (p panicky) Register(ctx context.Context, r client.Registration) (client.Response, error) {
+	if r.Username == "boom" {
+		panic("boom")
+	}
+	return client.Response{Code: "0", Message: "Success"}, nil
+}
+
+func TestRunPanicBecomesErrorRow(t *testing.T) {
+	got, err := runCSV(t, context.Background(), "username,tokenSn,tokenType\nalice,OTP1,2\nboom,OTP2,2\nbob,OTP3,2\n", Config{Registrar: panicky{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[3].Status != report.StatusError || !strings.Contains(got[3].Message, "internal error") || got[4].Status != report.StatusOK {
+		t.Errorf("results = %+v, want line 3 an internal-error row and the others ok", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,14 +31,19 @@ type RowError struct {
 	Err  error
 }
 
+// Error reports the line and what is wrong with the row.
 func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 
+// Unwrap returns Err.
 func (e *RowError) Unwrap() error { return e.Err }
 
 // Reader reads a result CSV back (for --resume and `tokenreg retry`, where a
 // result file is the input). It tolerates a UTF-8 BOM, CRLF line ends and
 // blank lines, matches column names case-insensitively, ignores unknown
-// columns, and undoes Escape on every cell.
+// columns, and undoes Escape on every cell. Cells come back exactly as
+// written except that a "\r\n" inside one comes back as "\n" (encoding/csv
+// normalises line ends, even in quoted cells); finished_at and duration_ms
+// keep the Writer's millisecond precision.
 //
 // Like the Writer it uses encoding/csv directly, not gocsv: the mapping is
 // fixed and hand-written, so a bad cell is reported with its exact line and
@@ -245,8 +251,9 @@ func (r *Reader) terminated() (bool, error) {
 // short (a prefix of Header's line with no line end) gives good 0 and torn
 // true. A malformed row that is not the last is an error (a *RowError with
 // the line in the result file): the file is not a result file, or was
-// edited. So is a complete header that lacks a required column, and a
-// header line that is not a result header at all.
+// edited. So is a header that is not Header's columns in Header's order
+// (names match case-insensitively), since the caller appends the Writer's
+// rows, and a file whose only line is not a result header.
 //
 // An empty file gives 0, false, nil. Blank lines after the last row are not
 // counted in good and do not make the file torn. If fn returns an error,
@@ -284,6 +291,11 @@ func Recover(f io.Reader, fn func(Result) error) (good int64, torn bool, err err
 	}
 	if err := r.setColumns(hdr); err != nil {
 		return 0, false, err
+	}
+	// The caller appends the Writer's rows: any other layout, even one
+	// NewReader accepts, would end up with rows that do not fit the header.
+	if !slices.EqualFunc(hdr, Header, strings.EqualFold) {
+		return 0, false, fmt.Errorf("cannot continue this result file: its header is not %s", strings.Join(Header, ","))
 	}
 	good = r.base + r.csv.InputOffset()
 

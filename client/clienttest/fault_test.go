@@ -73,11 +73,7 @@ func TestFaults(t *testing.T) {
 			}
 			if tt.fault == FaultHang {
 				// The client gave up; the handler must follow before Close.
-				waitFor(t, "the hanging request to end", func() bool {
-					s.h.statsMu.Lock()
-					defer s.h.statsMu.Unlock()
-					return s.h.rec.inFlight == 0
-				})
+				waitIdle(t, s)
 			}
 			applied := slices.Contains(s.State().PhonesInUse, reg.TokenSn)
 			if applied != tt.wantApplied {

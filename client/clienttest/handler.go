@@ -78,8 +78,8 @@ type Handler struct {
 	limiter   *rate.Limiter // nil: no limit
 	faults    []Fault
 	faultRate float64
-	done      chan struct{} // closed by Close
-	inFlight  sync.WaitGroup
+	done      chan struct{}  // closed by Close
+	handlers  sync.WaitGroup // the requests in the handler, for Close
 	rngMu     sync.Mutex
 	rng       *rand.Rand
 	stateMu   sync.Mutex
@@ -158,7 +158,7 @@ func (h *Handler) Close() {
 		close(h.done)
 	}
 	h.statsMu.Unlock()
-	h.inFlight.Wait()
+	h.handlers.Wait()
 }
 
 // arrive records a request and reports whether it may proceed. The
@@ -170,7 +170,7 @@ func (h *Handler) arrive() bool {
 	if h.closed {
 		return false
 	}
-	h.inFlight.Add(1)
+	h.handlers.Add(1)
 	h.rec.arrive()
 	return true
 }
@@ -192,7 +192,7 @@ func (h *Handler) leave(o *outcome) {
 	}
 	h.rec.inFlight--
 	h.statsMu.Unlock()
-	h.inFlight.Done()
+	h.handlers.Done()
 }
 
 // ServeHTTP implements http.Handler. The checks run in this order: path
@@ -235,10 +235,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = nil // answered as invalid input, after latency and faults
 	}
 	fault, delay := h.draw()
-	o.fault = fault
 	if delay > 0 && !h.wait(r.Context(), delay) {
 		return // the client went away: nobody to answer
 	}
+	o.fault = fault
 
 	switch fault {
 	case Fault500:

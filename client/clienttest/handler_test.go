@@ -315,11 +315,7 @@ func TestLatencyEndsWithClient(t *testing.T) {
 	}
 	// The handler must notice the client went away and leave: Close (in
 	// Cleanup) would otherwise wait, and goleak would see it.
-	waitFor(t, "the abandoned request to leave the handler", func() bool {
-		s.h.statsMu.Lock()
-		defer s.h.statsMu.Unlock()
-		return s.h.rec.inFlight == 0
-	})
+	waitIdle(t, s)
 	if got := s.State(); slices.Contains(got.PhonesInUse, "+60123456789") {
 		t.Errorf("an abandoned request was applied: PhonesInUse = %v", got.PhonesInUse)
 	}

@@ -99,3 +99,13 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// waitIdle waits until no request is in the handler.
+func waitIdle(t testing.TB, s *Server) {
+	t.Helper()
+	waitFor(t, "the handler to be idle", func() bool {
+		s.h.statsMu.Lock()
+		defer s.h.statsMu.Unlock()
+		return s.h.rec.inFlight == 0
+	})
+}

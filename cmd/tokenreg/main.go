@@ -59,13 +59,19 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
 
 // run is the whole program, testable with buffers: it returns the exit code.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env environ) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env environ) (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			fmt.Fprintf(stderr, "tokenreg: internal error: %v (please report it with the stack below)\n%s", v, debug.Stack())
+			code = exitUsage
+		}
+	}()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainUsage)
 		return exitUsage
 	}
 	var err error
-	code := exitOK
+	code = exitOK
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "run":
 		code, err = runBatch(ctx, modeRun, rest, stdin, stdout, stderr, env)
