@@ -1,0 +1,227 @@
+package ledger
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenreg/tokenreg/client"
+)
+
+func TestExportImportRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	src := open(t, filepath.Join(t.TempDir(), "src.db"), Options{RunID: "=run"})
+	record(t, src,
+		reg{"=cmd|' /C calc'!A0", client.OTP, "OTP-1", t1},
+		reg{"alice", client.SMS, "+60123456789", t1.Add(time.Second)},
+		reg{"bob", client.SMS, "-5+3", t1.Add(2 * time.Second)},
+		reg{"@carol", client.OTP, "'=quoted", t1.Add(3 * time.Second)},
+		reg{"\tdave", client.OTP, "x,\"y\"\nz", t1.Add(4 * time.Second)},
+		reg{"'erin", client.OTP, "'+601", t1.Add(5 * time.Second)},
+		reg{"Frank ", client.OTP, " OTP-2", t2},
+	)
+	var out strings.Builder
+	n, err := src.Export(ctx, &out)
+	if err != nil || n != 7 {
+		t.Fatalf("Export() = %d, %v, want 7, nil", n, err)
+	}
+	want := "username,tokenSn,tokenType,registered_at,run_id\n" +
+		"'=cmd|' /C calc'!A0,OTP-1,OTP,2026-11-28T02:15:00.123Z,'=run\n" +
+		"alice,+60123456789,SMS,2026-11-28T02:15:01.123Z,'=run\n" +
+		"bob,'-5+3,SMS,2026-11-28T02:15:02.123Z,'=run\n" +
+		"'@carol,''=quoted,OTP,2026-11-28T02:15:03.123Z,'=run\n" +
+		"'\tdave,\"x,\"\"y\"\"\nz\",OTP,2026-11-28T02:15:04.123Z,'=run\n" +
+		"'erin,'+601,OTP,2026-11-28T02:15:05.123Z,'=run\n" +
+		"Frank ,\" OTP-2\",OTP,2026-11-29T02:15:00.123Z,'=run\n"
+	if out.String() != want {
+		t.Fatalf("Export() wrote\n%q\nwant\n%q", out.String(), want)
+	}
+
+	dst := open(t, filepath.Join(t.TempDir(), "dst.db"), Options{RunID: "import"})
+	imported, skipped, err := dst.Import(ctx, strings.NewReader(out.String()), "")
+	if err != nil || imported != 7 || skipped != 0 {
+		t.Fatalf("Import(export) = %d, %d, %v, want 7, 0, nil", imported, skipped, err)
+	}
+	var again strings.Builder
+	if _, err := dst.Export(ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != want {
+		t.Errorf("Export(Import(Export())) =\n%q\nwant\n%q", again.String(), want)
+	}
+	wantLookup(t, dst, "=cmd|' /C calc'!A0", client.OTP, "OTP-1", true, t1)
+	wantLookup(t, dst, "alice", client.SMS, "+60123456789", true, t1.Add(time.Second))
+	wantLookup(t, dst, "Frank ", client.OTP, " OTP-2", true, t2)
+
+	// Importing the same file again adds nothing.
+	imported, skipped, err = dst.Import(ctx, strings.NewReader(out.String()), "")
+	if err != nil || imported != 0 || skipped != 7 {
+		t.Errorf("second Import(export) = %d, %d, %v, want 0, 7, nil", imported, skipped, err)
+	}
+}
+
+func TestImportResult(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name         string
+		csv          string
+		wantImported int
+		wantSkipped  int
+		want         []reg // registrations Import must have made
+		wantMissing  []reg // and must not
+	}{
+		{
+			name: "mixed statuses",
+			csv: "line,username,tokenSn,tokenType,status,code,message,attempts,duration_ms,finished_at\n" +
+				"2,alice,OTP-1,OTP,ok,0,Success,1,12,2026-11-28T02:15:00.123Z\n" +
+				"3,bob,OTP-2,OTP,failed,29008,An OTP token already registered to this user,1,9,2026-11-28T02:15:01.000Z\n" +
+				"4,carol,60111111111,SMS,error,,timeout,5,15000,2026-11-28T02:15:02.000Z\n" +
+				"5,dave,,SMS,invalid,,empty tokenSn,0,0,2026-11-28T02:15:03.000Z\n" +
+				"6,erin,OTP-1,OTP,skipped,,duplicate of line 2,0,0,2026-11-28T02:15:04.000Z\n" +
+				"7,frank,+60123456789,SMS,ok,0,Success,2,30,2026-11-29T02:15:00.123+08:00\n",
+			wantImported: 2,
+			wantSkipped:  4,
+			want: []reg{
+				{"alice", client.OTP, "OTP-1", t1},
+				{"frank", client.SMS, "+60123456789", t2.Add(-8 * time.Hour)},
+			},
+			wantMissing: []reg{
+				{"bob", client.OTP, "OTP-2", time.Time{}},
+				{"carol", client.SMS, "60111111111", time.Time{}},
+				{"erin", client.OTP, "OTP-1", time.Time{}},
+			},
+		},
+		{
+			name: "BOM, CRLF, header case and order, blank lines, guards",
+			csv: "\ufeffStatus,TOKENTYPE,Token_Sn,UserName,Line,Code,Message\r\n" +
+				"\r\n" +
+				"OK,2,'=OTP-3,'@grace,2,0,Success\r\n" +
+				" ok ,sms,'+60 123,heidi,3,0,Success\r\n",
+			wantImported: 2,
+			want: []reg{
+				{"@grace", client.OTP, "=OTP-3", time.Time{}},
+				{"heidi", client.SMS, "+60 123", time.Time{}},
+			},
+		},
+		{
+			name: "quote that is not a guard is kept",
+			csv: "username,tokenSn,tokenType,status,finished_at\n" +
+				"'ivan,'+601,OTP,ok,2026-11-28T02:15:00.123Z\n",
+			wantImported: 1,
+			want:         []reg{{"'ivan", client.OTP, "'+601", t1}},
+		},
+		{
+			name: "no data rows",
+			csv:  "username,tokenSn,tokenType,status,finished_at\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+			before := time.Now().Truncate(time.Millisecond)
+			imported, skipped, err := l.Import(ctx, strings.NewReader(tt.csv), "seed")
+			if err != nil || imported != tt.wantImported || skipped != tt.wantSkipped {
+				t.Fatalf("Import() = %d, %d, %v, want %d, %d, nil", imported, skipped, err, tt.wantImported, tt.wantSkipped)
+			}
+			for _, r := range tt.want {
+				at, found, err := l.Lookup(ctx, r.user, r.t, r.sn)
+				if err != nil || !found {
+					t.Errorf("Lookup(%q, %v, %q) = %v, %t, %v, want found", r.user, r.t, r.sn, at, found, err)
+					continue
+				}
+				// A missing finished_at is the time of the import.
+				if r.at.IsZero() && (at.Before(before) || at.After(time.Now())) {
+					t.Errorf("Lookup(%q, %v, %q) = %v, want the import's time", r.user, r.t, r.sn, at)
+				}
+				if !r.at.IsZero() && !at.Equal(r.at) {
+					t.Errorf("Lookup(%q, %v, %q) = %v, want %v", r.user, r.t, r.sn, at, r.at)
+				}
+			}
+			for _, r := range tt.wantMissing {
+				wantLookup(t, l, r.user, r.t, r.sn, false, time.Time{})
+			}
+			var b strings.Builder
+			if _, err := l.Export(ctx, &b); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Count(b.String(), ",seed\n"); got != tt.wantImported {
+				t.Errorf("Export() has %d rows with run_id seed, want %d:\n%s", got, tt.wantImported, b.String())
+			}
+		})
+	}
+}
+
+func TestImportUnparsableTimeIsNow(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	before := time.Now().Truncate(time.Millisecond)
+	csv := "username,tokenSn,tokenType,status,finished_at\n" +
+		"alice,OTP-1,OTP,ok,yesterday\n" +
+		"bob,OTP-2,OTP,ok,\n" +
+		"carol,OTP-3,OTP,ok,2026-11-28 02:15:00Z\n"
+	if _, _, err := l.Import(ctx, strings.NewReader(csv), ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"alice", "bob"} {
+		at, found, err := l.Lookup(ctx, user, client.OTP, map[string]string{"alice": "OTP-1", "bob": "OTP-2"}[user])
+		if err != nil || !found || at.Before(before) || at.After(time.Now()) {
+			t.Errorf("Lookup(%q) = %v, %t, %v, want found at the import's time", user, at, found, err)
+		}
+	}
+	wantLookup(t, l, "carol", client.OTP, "OTP-3", true, time.Date(2026, 11, 28, 2, 15, 0, 0, time.UTC))
+}
+
+func TestImportMalformed(t *testing.T) {
+	ctx := context.Background()
+	const hdr = "line,username,tokenSn,tokenType,status,code,message,attempts,duration_ms,finished_at\n"
+	const ok = "2,alice,OTP-1,OTP,ok,0,Success,1,12,2026-11-28T02:15:00.123Z\n"
+	tests := []struct {
+		name string
+		csv  string
+		want string
+	}{
+		{"empty", "", "empty: no header"},
+		{"unterminated quote", hdr + ok + "3,\"bob,OTP-2,OTP,ok,0,Success,1,12,\n", "line 3, column "},
+		{"bare quote", hdr + ok + ok + "4,bo\"b,OTP-2,OTP,ok,0,Success,1,12,\n", "line 4, column 5: bare \""},
+		{"torn last line", hdr + ok + "3,bob,OTP-2", "line 3: 3 fields, but the header has 10"},
+		{"too many fields", hdr + "2,alice,OTP-1,OTP,ok,0,Success,1,12,,extra\n", "line 2: 11 fields"},
+		{"unknown token type", hdr + ok + "3,bob,OTP-2,TOTP,ok,0,Success,1,12,\n", "line 3: unknown token type \"TOTP\""},
+		{"empty username", hdr + ok + "3,,OTP-2,OTP,ok,0,Success,1,12,\n", "line 3: empty username"},
+		{"empty serial", hdr + ok + "3,bob,,OTP,ok,0,Success,1,12,\n", "line 3: empty tokenSn"},
+		{"line count after a quoted newline", hdr + "2,\"al\nice\",OTP-1,OTP,ok,0,,1,12,\n3,bob,OTP-2,2FA,ok,0,,1,12,\n", "line 4: unknown token type"},
+		{"neither format", "username,tokenSn,tokenType\nalice,OTP-1,OTP\n", "line 1: neither a tokenreg result file"},
+		{"missing column", "username,tokenType,status\nalice,OTP,ok\n", "line 1: the header lacks column(s) tokenSn"},
+		{"duplicate column", "username,tokenSn,tokenType,status,Status\n", "line 1: column \"Status\" appears twice"},
+		{"export with bad type", "username,tokenSn,tokenType,registered_at,run_id\nalice,OTP-1,3,2026-11-28T02:15:00.123Z,r\n", "line 2: unknown token type \"3\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+			imported, skipped, err := l.Import(ctx, strings.NewReader(tt.csv), "")
+			if err == nil {
+				t.Fatalf("Import() = %d, %d, nil, want error %q", imported, skipped, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Import() error = %q, want it to contain %q", err, tt.want)
+			}
+			if imported != 0 || skipped != 0 {
+				t.Errorf("Import() = %d, %d with an error, want 0, 0", imported, skipped)
+			}
+			// One transaction: the good rows before the bad one are not kept.
+			wantLookup(t, l, "alice", client.OTP, "OTP-1", false, time.Time{})
+		})
+	}
+}
+
+func TestImportCancelled(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	csv := "username,tokenSn,tokenType,status\nalice,OTP-1,OTP,ok\n"
+	if _, _, err := l.Import(ctx, strings.NewReader(csv), ""); err == nil {
+		t.Fatal("Import with a cancelled context = nil error")
+	}
+	wantLookup(t, l, "alice", client.OTP, "OTP-1", false, time.Time{})
+}

@@ -1,0 +1,501 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenreg/tokenreg/client"
+)
+
+// batchLedger is batch.Ledger, copied so that this test does not import
+// batch: *Ledger must satisfy it.
+type batchLedger interface {
+	Lookup(ctx context.Context, username string, t client.TokenType, tokenSn string) (at time.Time, found bool, err error)
+	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error
+}
+
+var _ batchLedger = (*Ledger)(nil)
+
+// open opens a ledger that the test closes when it ends.
+func open(t testing.TB, path string, opt Options) *Ledger {
+	t.Helper()
+	l, err := Open(context.Background(), path, opt)
+	if err != nil {
+		t.Fatalf("Open(%s, %+v) error = %v", path, opt, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// record records regs at their times, failing the test on error.
+func record(t testing.TB, l *Ledger, regs ...reg) {
+	t.Helper()
+	for _, r := range regs {
+		if err := l.Record(context.Background(), r.user, r.t, r.sn, r.at); err != nil {
+			t.Fatalf("Record(%q, %v, %q) error = %v", r.user, r.t, r.sn, err)
+		}
+	}
+}
+
+// reg is one registration.
+type reg struct {
+	user string
+	t    client.TokenType
+	sn   string
+	at   time.Time
+}
+
+// wantLookup checks one Lookup.
+func wantLookup(t testing.TB, l *Ledger, user string, tt client.TokenType, sn string, wantFound bool, wantAt time.Time) {
+	t.Helper()
+	at, found, err := l.Lookup(context.Background(), user, tt, sn)
+	if err != nil {
+		t.Fatalf("Lookup(%q, %v, %q) error = %v", user, tt, sn, err)
+	}
+	if found != wantFound || !at.Equal(wantAt) {
+		t.Errorf("Lookup(%q, %v, %q) = %v, %t, want %v, %t", user, tt, sn, at, found, wantAt, wantFound)
+	}
+}
+
+var (
+	t1 = time.Date(2026, 11, 28, 2, 15, 0, 123_000_000, time.UTC)
+	t2 = t1.Add(24 * time.Hour)
+)
+
+func TestRecordLookup(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{RunID: "run-1"})
+	record(t, l,
+		reg{"alice", client.OTP, "OTP-0001", t1},
+		reg{"alice", client.SMS, "+60123456789", t1},
+		reg{"bob", client.SMS, "60111111111", t1.In(time.FixedZone("MYT", 8*3600))},
+		reg{"carol", client.OTP, "OTP-0002", t2},
+		reg{"carol", client.OTP, "OTP-0002", t1}, // earlier: the later time stays
+		reg{"dave", client.OTP, "OTP-0003", t1},
+		reg{"dave", client.OTP, "OTP-0003", t2}, // later: it replaces the earlier
+	)
+	tests := []struct {
+		name      string
+		user      string
+		tt        client.TokenType
+		sn        string
+		wantFound bool
+		wantAt    time.Time
+	}{
+		{"otp", "alice", client.OTP, "OTP-0001", true, t1},
+		{"sms", "alice", client.SMS, "+60123456789", true, t1},
+		{"other zone stored as UTC", "bob", client.SMS, "60111111111", true, t1},
+		{"earlier record ignored", "carol", client.OTP, "OTP-0002", true, t2},
+		{"later record kept", "dave", client.OTP, "OTP-0003", true, t2},
+		{"miss", "erin", client.OTP, "OTP-9999", false, time.Time{}},
+		{"username is exact", "Alice", client.OTP, "OTP-0001", false, time.Time{}},
+		{"username not trimmed", "alice ", client.OTP, "OTP-0001", false, time.Time{}},
+		{"serial is exact", "alice", client.OTP, "otp-0001", false, time.Time{}},
+		{"type is part of the key", "alice", client.SMS, "OTP-0001", false, time.Time{}},
+		{"serial of another user", "bob", client.OTP, "OTP-0001", false, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantLookup(t, l, tt.user, tt.tt, tt.sn, tt.wantFound, tt.wantAt)
+		})
+	}
+}
+
+func TestRecordRejects(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	tests := []struct {
+		name string
+		user string
+		tt   client.TokenType
+		sn   string
+	}{
+		{"no type", "alice", 0, "OTP-1"},
+		{"unknown type", "alice", 3, "OTP-1"},
+		{"empty username", "", client.OTP, "OTP-1"},
+		{"empty serial", "alice", client.OTP, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := l.Record(context.Background(), tt.user, tt.tt, tt.sn, t1); err == nil {
+				t.Errorf("Record(%q, %d, %q) = nil, want error", tt.user, tt.tt, tt.sn)
+			}
+		})
+	}
+	if _, _, err := l.Lookup(context.Background(), "alice", 0, "OTP-1"); err == nil {
+		t.Errorf("Lookup with token type 0 = nil error, want error")
+	}
+}
+
+func TestRecordZeroTimeIsNow(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	before := time.Now().Truncate(time.Millisecond)
+	record(t, l, reg{"alice", client.OTP, "OTP-1", time.Time{}})
+	at, found, err := l.Lookup(context.Background(), "alice", client.OTP, "OTP-1")
+	if err != nil || !found {
+		t.Fatalf("Lookup = %v, %t, %v, want found", at, found, err)
+	}
+	if at.Before(before) || at.After(time.Now()) {
+		t.Errorf("Lookup = %v, want the time of Record (after %v)", at, before)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l, err := Open(context.Background(), path, Options{RunID: "run-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, l, reg{"alice", client.OTP, "OTP-1", t1})
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close() = %v, want nil", err)
+	}
+
+	l2 := open(t, path, Options{RunID: "run-2"})
+	wantLookup(t, l2, "alice", client.OTP, "OTP-1", true, t1)
+	record(t, l2, reg{"bob", client.SMS, "60111111111", t2})
+	var b strings.Builder
+	if _, err := l2.Export(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	want := "username,tokenSn,tokenType,registered_at,run_id\n" +
+		"alice,OTP-1,OTP,2026-11-28T02:15:00.123Z,run-1\n" +
+		"bob,60111111111,SMS,2026-11-29T02:15:00.123Z,run-2\n"
+	if b.String() != want {
+		t.Errorf("Export after reopen =\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	open(t, path, Options{})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		t.Errorf("ledger file mode = %v, want no access for group and others", perm)
+	}
+}
+
+// TestRecordIsDurableBeforeClose checks what a crash would leave: a Record
+// that returned is in the database files before the Ledger is closed, seen
+// by a fresh read-only connection and by a copy of the files taken at that
+// moment (as if the process had been killed).
+func TestRecordIsDurableBeforeClose(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ledger.db")
+	l := open(t, path, Options{})
+	record(t, l, reg{"alice", client.OTP, "OTP-1", t1})
+
+	ro := open(t, path, Options{ReadOnly: true})
+	wantLookup(t, ro, "alice", client.OTP, "OTP-1", true, t1)
+
+	// Record after the reader opened: it sees that too.
+	record(t, l, reg{"bob", client.OTP, "OTP-2", t2})
+	wantLookup(t, ro, "bob", client.OTP, "OTP-2", true, t2)
+
+	// The crash: copy the database and its WAL, not the shared-memory
+	// index (which a crash may leave stale) nor the lock file.
+	crash := filepath.Join(t.TempDir(), "ledger.db")
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(crash+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := open(t, crash, Options{})
+	wantLookup(t, c, "alice", client.OTP, "OTP-1", true, t1)
+	wantLookup(t, c, "bob", client.OTP, "OTP-2", true, t2)
+}
+
+func TestOpenInUse(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	first, err := Open(ctx, path, Options{RunID: "nightly-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+
+	t.Run("refuses at once", func(t *testing.T) {
+		l, err := Open(ctx, path, Options{})
+		if err == nil {
+			l.Close()
+			t.Fatal("second Open = nil error, want ErrInUse")
+		}
+		if !errors.Is(err, ErrInUse) {
+			t.Errorf("second Open error = %v, want ErrInUse", err)
+		}
+		for _, want := range []string{
+			"ledger " + path + " is in use by another tokenreg run",
+			"pid " + strconv.Itoa(os.Getpid()),
+			"started ",
+			"run nightly-1",
+			"wait for it to finish, or pass a different --ledger",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("second Open error = %q, want it to contain %q", err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "waiting") {
+			t.Errorf("second Open error = %q, says it waited with Wait 0", err)
+		}
+	})
+
+	t.Run("refuses after waiting", func(t *testing.T) {
+		l, err := Open(ctx, path, Options{Wait: 3 * pollInterval / 2})
+		if err == nil {
+			l.Close()
+			t.Fatal("second Open = nil error, want ErrInUse")
+		}
+		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "still after waiting 150ms") {
+			t.Errorf("second Open error = %v, want ErrInUse after waiting 150ms", err)
+		}
+	})
+
+	t.Run("cancelled while waiting", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(ctx)
+		cancel()
+		l, err := Open(ctx, path, Options{Wait: time.Hour})
+		if err == nil {
+			l.Close()
+			t.Fatal("second Open = nil error, want context.Canceled")
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("second Open error = %v, want context.Canceled", err)
+		}
+	})
+
+	t.Run("read-only needs no lock", func(t *testing.T) {
+		ro := open(t, path, Options{ReadOnly: true})
+		if _, err := ro.Export(ctx, io.Discard); err != nil {
+			t.Errorf("Export while another run holds the ledger: %v", err)
+		}
+	})
+
+	t.Run("succeeds when the first closes", func(t *testing.T) {
+		type result struct {
+			l   *Ledger
+			err error
+		}
+		done := make(chan result)
+		go func() {
+			l, err := Open(ctx, path, Options{Wait: time.Minute})
+			done <- result{l, err}
+		}()
+		if err := first.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("waiting Open error = %v, want success once the first closed", r.err)
+		}
+		r.l.Close()
+	})
+}
+
+func TestOpenRefuses(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, path string)
+		opt     Options
+		want    string
+	}{
+		{
+			name: "newer schema",
+			prepare: func(t *testing.T, path string) {
+				setPragma(t, path, "user_version", 99)
+			},
+			want: "has schema version 99, newer than this tokenreg understands (1)",
+		},
+		{
+			name: "newer schema read-only",
+			prepare: func(t *testing.T, path string) {
+				setPragma(t, path, "user_version", 2)
+			},
+			opt:  Options{ReadOnly: true},
+			want: "has schema version 2, newer than this tokenreg understands (1)",
+		},
+		{
+			name: "another program's database",
+			prepare: func(t *testing.T, path string) {
+				setPragma(t, path, "application_id", 42)
+			},
+			want: "an SQLite database of another program",
+		},
+		{
+			name: "tables but no schema version",
+			prepare: func(t *testing.T, path string) {
+				execRaw(t, path, "CREATE TABLE users (name TEXT)")
+			},
+			want: "not a tokenreg ledger (it has 1 tables",
+		},
+		{
+			name: "not SQLite",
+			prepare: func(t *testing.T, path string) {
+				if err := os.WriteFile(path, []byte(strings.Repeat("username,tokenSn\n", 100)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "is not a tokenreg ledger (not an SQLite database)",
+		},
+		{
+			name:    "read-only of a missing file",
+			prepare: func(t *testing.T, path string) {},
+			opt:     Options{ReadOnly: true},
+			want:    "no such file",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			tt.prepare(t, path)
+			l, err := Open(ctx, path, tt.opt)
+			if err == nil {
+				l.Close()
+				t.Fatalf("Open = nil error, want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open error = %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+
+	t.Run("lock released after a refusal", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		setPragma(t, path, "user_version", 99)
+		if _, err := Open(ctx, path, Options{}); err == nil {
+			t.Fatal("Open = nil error, want refusal")
+		}
+		setPragma(t, path, "user_version", 1)
+		open(t, path, Options{})
+	})
+}
+
+func TestReadOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, l, reg{"alice", client.OTP, "OTP-1", t1})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ro := open(t, path, Options{ReadOnly: true})
+	wantLookup(t, ro, "alice", client.OTP, "OTP-1", true, t1)
+	if err := ro.Record(ctx, "bob", client.OTP, "OTP-2", t1); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("Record on a read-only ledger = %v, want ErrReadOnly", err)
+	}
+	if _, _, err := ro.Import(ctx, strings.NewReader("username,tokenSn,tokenType,registered_at\n"), ""); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("Import on a read-only ledger = %v, want ErrReadOnly", err)
+	}
+	if _, err := os.Stat(path + ".lock"); err != nil {
+		t.Fatalf("lock file: %v", err)
+	}
+}
+
+// setPragma sets an integer pragma in a database, bypassing Open: a ledger
+// is created first so that the pragma lands on a real one.
+func setPragma(t *testing.T, path, name string, v int) {
+	t.Helper()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		l, err := Open(context.Background(), path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+	execRaw(t, path, fmt.Sprintf("PRAGMA %s = %d", name, v))
+}
+
+// execRaw runs one statement on the database at path.
+func execRaw(t *testing.T, path, stmt string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+func TestConcurrentLookupRecord(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	const n = 300
+	sn := func(i int) string { return fmt.Sprintf("OTP-%04d", i) }
+
+	// The writer records in order and publishes how far it got; the
+	// reader, like batch's, looks up concurrently until the writer is done
+	// and must see every record that returned before its lookup began.
+	var (
+		mu       sync.Mutex
+		recorded = -1
+		wg       sync.WaitGroup
+		done     = make(chan struct{})
+		errs     = make(chan error, 2)
+	)
+	wg.Go(func() {
+		defer close(done)
+		for i := range n {
+			if err := l.Record(ctx, "alice", client.OTP, sn(i), t1); err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			recorded = i
+			mu.Unlock()
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			mu.Lock()
+			last := recorded
+			mu.Unlock()
+			_, found, err := l.Lookup(ctx, "alice", client.OTP, sn(max(last, 0)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			if last >= 0 && !found {
+				errs <- fmt.Errorf("Lookup(%s) after its Record returned: not found", sn(last))
+				return
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := range n {
+		wantLookup(t, l, "alice", client.OTP, sn(i), true, t1)
+	}
+}
