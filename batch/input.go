@@ -50,8 +50,9 @@ type record struct {
 	TokenSn   string `csv:"tokensn"`
 	TokenType string `csv:"tokentype"`
 	// Status and Code are read when the input is a result file (retry).
-	Status string `csv:"status"`
-	Code   string `csv:"code"`
+	Status  string `csv:"status"`
+	Code    string `csv:"code"`
+	Message string `csv:"message"`
 }
 
 // aliases maps a normalised header name to its canonical column.
@@ -59,7 +60,7 @@ var aliases = map[string]string{
 	"username": "username", "user": "username", "userid": "username",
 	"tokensn": "tokensn", "serial": "tokensn", "sn": "tokensn", "mobile": "tokensn", "phone": "tokensn",
 	"tokentype": "tokentype", "type": "tokentype",
-	"status": "status", "code": "code",
+	"status": "status", "code": "code", "message": "message",
 }
 
 var required = []struct{ canon, display string }{
@@ -86,8 +87,9 @@ type Row struct {
 	// The fields as read (trimmed); TokenType is the raw text.
 	Username, TokenSn, TokenTypeText string
 	TokenType                        client.TokenType
-	// Status and Code come from a result file read as input (retry).
-	Status, Code string
+	// Status, Code and Message come from a result file read as input
+	// (retry).
+	Status, Code, Message string
 	// Problem is why the row is invalid; empty for a valid row.
 	Problem string
 }
@@ -319,7 +321,7 @@ func (rd *Reader) atEOF() bool {
 
 func blank(r record) bool {
 	return strings.TrimSpace(r.Username) == "" && strings.TrimSpace(r.TokenSn) == "" && strings.TrimSpace(r.TokenType) == "" &&
-		strings.TrimSpace(r.Status) == "" && strings.TrimSpace(r.Code) == ""
+		strings.TrimSpace(r.Status) == "" && strings.TrimSpace(r.Code) == "" && strings.TrimSpace(r.Message) == ""
 }
 
 var smsNumber = regexp.MustCompile(`^\+?[0-9]{8,15}$`)
@@ -339,6 +341,7 @@ func (rd *Reader) check(line int, rec record) Row {
 		TokenTypeText: f(rec.TokenType),
 		Status:        strings.ToLower(f(rec.Status)),
 		Code:          f(rec.Code),
+		Message:       f(rec.Message),
 	}
 	row.Problem = problem(&row)
 	return row

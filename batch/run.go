@@ -263,8 +263,11 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, jobs chan<- job) error 
 			emit(report.StatusValid, msg)
 			continue
 		}
+		// An error row of an earlier result (retry) may say its request
+		// reached the server without an answer.
+		unknown := prior.unknown || (row.Status == string(report.StatusError) && strings.Contains(row.Message, unknownNote))
 		select {
-		case jobs <- job{row: row, unknown: prior.unknown}:
+		case jobs <- job{row: row, unknown: unknown}:
 		case <-ctx.Done():
 			return nil
 		}

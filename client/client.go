@@ -255,9 +255,9 @@ func (c *Client) Register(ctx context.Context, r Registration) (Response, error)
 			// did not apply the registration.
 			te.StatusCode, te.MaybeSent = resp.StatusCode, maybeApplied(resp.StatusCode)
 		}
-		var cve *tls.CertificateVerificationError
-		if errors.As(err, &cve) {
-			te.Err = fmt.Errorf("%w (check the host name in the URL; if the server's certificate comes from a private CA, pass that CA with --ca-file)", te.Err)
+		var unknownCA x509.UnknownAuthorityError
+		if errors.As(err, &unknownCA) {
+			te.Err = fmt.Errorf("%w (if the server's certificate comes from a private CA, pass that CA with --ca-file)", te.Err)
 		}
 		return Response{}, te
 	}

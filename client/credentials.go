@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 )
 
@@ -58,14 +59,23 @@ func redact(s string) string {
 	return "[REDACTED]"
 }
 
+// redactURL hides a password in a URL (Endpoint refuses such a URL, but the
+// Credentials may be printed before that).
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}
+
 // String shows the URL and admin and redacts the secrets.
 func (c Credentials) String() string {
-	return fmt.Sprintf("{URL:%s Admin:%s AuthToken:%s SecretCode:%s}", c.URL, c.Admin, redact(c.AuthToken), redact(c.SecretCode))
+	return fmt.Sprintf("{URL:%s Admin:%s AuthToken:%s SecretCode:%s}", redactURL(c.URL), c.Admin, redact(c.AuthToken), redact(c.SecretCode))
 }
 
 // GoString is the Go syntax of c with the secrets redacted, for %#v.
 func (c Credentials) GoString() string {
-	return fmt.Sprintf("client.Credentials{URL:%q, Admin:%q, AuthToken:%q, SecretCode:%q}", c.URL, c.Admin, redact(c.AuthToken), redact(c.SecretCode))
+	return fmt.Sprintf("client.Credentials{URL:%q, Admin:%q, AuthToken:%q, SecretCode:%q}", redactURL(c.URL), c.Admin, redact(c.AuthToken), redact(c.SecretCode))
 }
 
 // Format prints String for every verb but %#v (GoString), so that no verb
@@ -84,7 +94,7 @@ func (c Credentials) Format(f fmt.State, verb rune) {
 // LogValue implements slog.LogValuer with the secrets redacted.
 func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("url", c.URL),
+		slog.String("url", redactURL(c.URL)),
 		slog.String("admin", c.Admin),
 		slog.String("auth_token", redact(c.AuthToken)),
 		slog.String("secret_code", redact(c.SecretCode)),
@@ -100,5 +110,5 @@ func (c Credentials) MarshalJSON() ([]byte, error) {
 		Admin      string `json:"admin"`
 		AuthToken  string `json:"auth_token"`
 		SecretCode string `json:"secret_code"`
-	}{c.URL, c.Admin, redact(c.AuthToken), redact(c.SecretCode)})
+	}{redactURL(c.URL), c.Admin, redact(c.AuthToken), redact(c.SecretCode)})
 }

@@ -107,6 +107,21 @@ func TestCredentialsRedacted(t *testing.T) {
 	}
 }
 
+func TestCredentialsRedactsURLPassword(t *testing.T) {
+	c := Credentials{URL: "https://ops:hunter2@mfa.example.com/ws", Admin: "a", AuthToken: "x", SecretCode: "y"}
+	b, _ := json.Marshal(c)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "credentials", c)
+	for _, got := range []string{c.String(), fmt.Sprintf("%#v", c), string(b), buf.String()} {
+		if strings.Contains(got, "hunter2") {
+			t.Errorf("%s shows the URL's password", got)
+		}
+		if !strings.Contains(got, "mfa.example.com") {
+			t.Errorf("%s does not show the URL's host", got)
+		}
+	}
+}
+
 func TestCredentialsRedactShowsUnset(t *testing.T) {
 	c := Credentials{URL: "https://h", Admin: "a"}
 	if got, want := c.String(), "{URL:https://h Admin:a AuthToken:(unset) SecretCode:(unset)}"; got != want {

@@ -199,22 +199,19 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// snippet returns the start of body as one line of valid UTF-8, for an
-// error message: a proxy's page in Latin-1 is still shown, not dropped.
+// snippet returns the start of body, at most 80 bytes, as one line of
+// valid UTF-8 for an error message: a proxy's page in Latin-1 is still shown
+// (its odd bytes as U+FFFD), not dropped, and no character is cut in two.
 func snippet(body []byte) string {
 	const max = 80
-	if len(body) > max {
-		body = body[:max]
-		// Do not cut the last character in two.
-		for i := len(body) - 1; i >= 0 && i >= len(body)-utf8.UTFMax; i-- {
-			if utf8.RuneStart(body[i]) {
-				if !utf8.FullRune(body[i:]) {
-					body = body[:i]
-				}
-				break
-			}
+	var b strings.Builder
+	for len(body) > 0 {
+		r, n := utf8.DecodeRune(body) // utf8.RuneError, 1 for a bad byte
+		if b.Len()+utf8.RuneLen(r) > max {
+			break
 		}
+		b.WriteRune(r)
+		body = body[n:]
 	}
-	s := strings.ToValidUTF8(string(body), "\uFFFD")
-	return strings.Join(strings.Fields(s), " ")
+	return strings.Join(strings.Fields(b.String()), " ")
 }

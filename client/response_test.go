@@ -150,11 +150,25 @@ func TestDecodeResponseTransportErrors(t *testing.T) {
 
 func isValidUTF8(s string) bool { return strings.ToValidUTF8(s, "") == s }
 
-func TestSnippetDoesNotSplitACharacter(t *testing.T) {
-	body := strings.Repeat("a", 79) + "é and more"
-	got := snippet([]byte(body))
-	if want := strings.Repeat("a", 79); got != want {
-		t.Errorf("snippet(%q) = %q, want %q", body, got, want)
+func TestSnippet(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"short", "Bad Gateway", "Bad Gateway"},
+		{"whitespace folded", "<html>\n\t<body>  x  </body>\r\n", "<html> <body> x </body>"},
+		{"cut at 80 bytes", strings.Repeat("a", 100), strings.Repeat("a", 80)},
+		{"no character cut in two", strings.Repeat("a", 79) + "é and more", strings.Repeat("a", 79)},
+		{"invalid bytes shown", "\xc9chec", "\uFFFDchec"},
+		{"invalid first byte", "\xff<html>", "\uFFFD<html>"},
+		{"replacements within 80 bytes", strings.Repeat("\xff", 100), strings.Repeat("\uFFFD", 26)},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := snippet([]byte(tt.body)); got != tt.want {
+				t.Errorf("snippet(%q) = %q, want %q", tt.body, got, tt.want)
+			}
+		})
 	}
 }
 

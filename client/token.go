@@ -21,7 +21,8 @@ const (
 // ParseTokenType accepts "1", "2", "SMS" and "OTP" in any case, with
 // surrounding spaces ignored.
 func ParseTokenType(s string) (TokenType, error) {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
+	// ASCII folding only: strings.ToUpper would turn "ſms" into "SMS".
+	switch asciiUpper(strings.TrimSpace(s)) {
 	case "1", "SMS":
 		return SMS, nil
 	case "2", "OTP":
@@ -63,4 +64,14 @@ func CenToken(adminUsername, authToken, secretCode string) string {
 	m.Write([]byte(adminUsername))
 	m.Write([]byte(authToken))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }

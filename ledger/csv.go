@@ -14,18 +14,18 @@ import (
 	"github.com/tokenreg/tokenreg/client"
 )
 
-// ExportHeader is the header of Export's CSV, which Import reads back.
-var ExportHeader = []string{"username", "tokenSn", "tokenType", "registered_at", "run_id"}
+// exportHeader is the header of Export's CSV, which Import reads back.
+var exportHeader = []string{"username", "tokenSn", "tokenType", "registered_at", "run_id"}
 
 // utf8BOM is what spreadsheet programs put in front of a CSV they save.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Export writes every registration as CSV to w, with the header
-// ExportHeader, in order of registered_at (RFC 3339, UTC). tokenType is
-// written as SMS or OTP. Cells are guarded against formula injection as the
-// result CSV's are (SPEC §5). It reads one consistent snapshot, even while
-// another run is recording, and returns the number of registrations
-// written.
+// username,tokenSn,tokenType,registered_at,run_id, in order of
+// registered_at (RFC 3339, UTC). tokenType is written as SMS or OTP. Cells
+// are guarded against formula injection as the result CSV's are (SPEC §5).
+// It reads one consistent snapshot, even while another run is recording,
+// and returns the number of registrations written.
 func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
 	rows, err := l.db.QueryContext(ctx, `SELECT username, token_type, token_sn, registered_at, run_id
 		FROM registrations ORDER BY registered_at, username, token_type, token_sn`)
@@ -34,7 +34,7 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
 	}
 	defer rows.Close()
 	cw := csv.NewWriter(w)
-	if err := cw.Write(ExportHeader); err != nil {
+	if err := cw.Write(exportHeader); err != nil {
 		return 0, fmt.Errorf("export ledger: %w", err)
 	}
 	n := 0

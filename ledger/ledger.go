@@ -76,6 +76,9 @@ type Ledger struct {
 // returns an error that matches ErrInUse. A database written by a newer
 // tokenreg (a higher schema version) or a file that is not a tokenreg
 // ledger is refused.
+//
+// The ledger must be on a local file system: SQLite's WAL mode shares
+// memory between the connections, which a network file system cannot do.
 func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 	if path == "" {
 		return nil, errors.New("open ledger: no file name given")
@@ -186,8 +189,13 @@ func (l *Ledger) Lookup(ctx context.Context, username string, t client.TokenType
 	if !t.Valid() {
 		return time.Time{}, false, fmt.Errorf("ledger lookup: invalid token type %d", int(t))
 	}
+	// A lookup takes microseconds: checking ctx first is enough, and a
+	// cancellable ctx would cost database/sql a goroutine per query.
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, fmt.Errorf("ledger lookup: %w", err)
+	}
 	var s string
-	err = l.lookup.QueryRowContext(ctx, username, int(t), tokenSn).Scan(&s)
+	err = l.lookup.QueryRowContext(context.WithoutCancel(ctx), username, int(t), tokenSn).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
 	}

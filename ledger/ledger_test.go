@@ -180,13 +180,16 @@ func TestReopenKeepsData(t *testing.T) {
 
 func TestFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
-	open(t, path, Options{})
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		t.Errorf("ledger file mode = %v, want no access for group and others", perm)
+	l := open(t, path, Options{})
+	record(t, l, reg{"alice", client.OTP, "OTP-1", t1}) // the WAL exists now
+	for _, name := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s mode = %v, want no access for group and others", filepath.Base(name), perm)
+		}
 	}
 }
 
@@ -409,6 +412,11 @@ func TestReadOnly(t *testing.T) {
 	if _, _, err := ro.Import(ctx, strings.NewReader("username,tokenSn,tokenType,registered_at\n"), ""); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Import on a read-only ledger = %v, want ErrReadOnly", err)
 	}
+	// The connection itself is read-only, not only the methods.
+	if _, err := ro.db.ExecContext(ctx, "DELETE FROM registrations"); err == nil {
+		t.Errorf("DELETE on a read-only ledger's connection = nil error, want error")
+	}
+	wantLookup(t, ro, "alice", client.OTP, "OTP-1", true, t1)
 	if _, err := os.Stat(path + ".lock"); err != nil {
 		t.Fatalf("lock file: %v", err)
 	}
@@ -497,5 +505,68 @@ func TestConcurrentLookupRecord(t *testing.T) {
 	}
 	for i := range n {
 		wantLookup(t, l, "alice", client.OTP, sn(i), true, t1)
+	}
+}
+
+func TestOddPath(t *testing.T) {
+	// The path goes into a file: URI; these must not cut or redirect it.
+	dir := filepath.Join(t.TempDir(), "a b#c?d%e&f=g")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ledger.db")
+	l, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, l, reg{"alice", client.OTP, "OTP-1", t1})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got, want := strings.Join(names, " "), "ledger.db ledger.db.lock"; got != want {
+		t.Errorf("files in %s = %s, want %s", dir, got, want)
+	}
+	ro := open(t, path, Options{ReadOnly: true})
+	wantLookup(t, ro, "alice", client.OTP, "OTP-1", true, t1)
+}
+
+func TestDurabilitySettings(t *testing.T) {
+	// Open's promise rests on these; see dsn.
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	ctx := context.Background()
+	// Hold two connections at once so that both are checked.
+	c1, err := l.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := l.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for i, c := range []*sql.Conn{c1, c2} {
+		var mode string
+		var sync, busy int
+		if err := c.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "wal" || sync != 2 || busy != int(busyTimeout.Milliseconds()) {
+			t.Errorf("connection %d: journal_mode %s, synchronous %d, busy_timeout %d; want wal, 2 (FULL), %d", i, mode, sync, busy, busyTimeout.Milliseconds())
+		}
 	}
 }

@@ -155,7 +155,7 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	// Open the input; a regular file is read once first, so that a file
 	// that cannot be used stops the run before anything is sent, and the
 	// progress bar knows the total.
-	in, name, total, err := openInput(input, stdin, m == modeRetry)
+	in, name, total, err := openInput(input, stdin, m == modeRetry, cfg.Select)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -308,7 +308,7 @@ func defaultOut(m mode, input string) string {
 // openInput opens the input and, for a regular file, counts its rows with
 // the same reader the run uses, so that a fatal problem stops the run before
 // anything is sent. total is -1 when unknown (stdin, a pipe).
-func openInput(path string, stdin io.Reader, unescape bool) (io.ReadCloser, string, int64, error) {
+func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row) bool) (io.ReadCloser, string, int64, error) {
 	if path == "-" {
 		return io.NopCloser(stdin), "-", -1, nil
 	}
@@ -331,7 +331,7 @@ func openInput(path string, stdin io.Reader, unescape bool) (io.ReadCloser, stri
 	}
 	var n int64
 	for {
-		_, err := rd.Read()
+		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -339,7 +339,9 @@ func openInput(path string, stdin io.Reader, unescape bool) (io.ReadCloser, stri
 			f.Close()
 			return nil, path, 0, err
 		}
-		n++
+		if sel == nil || sel(&row) {
+			n++
+		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
