@@ -24,13 +24,21 @@ type Registrar interface {
 }
 
 // Ledger remembers the registrations that succeeded in earlier runs
-// (SPEC §5a). It is called from the reader (Lookup) and the writer (Record)
-// goroutines, one call at a time from each.
+// (SPEC §5a). It is called from the reader (Lookup), the workers (Intent)
+// and the writer (Record, Forget) at once: it must be safe for concurrent
+// use.
 type Ledger interface {
 	// Lookup reports when the registration succeeded, if it did.
 	Lookup(ctx context.Context, username string, t client.TokenType, tokenSn string) (at time.Time, found bool, err error)
-	// Record stores a success durably before its result row is written.
+	// Intent notes durably that the registration is about to be sent, and
+	// reports whether an earlier run sent it without learning the outcome
+	// (it crashed between the request and the record).
+	Intent(ctx context.Context, username string, t client.TokenType, tokenSn string) (earlier bool, err error)
+	// Record stores a success durably before its result row is written,
+	// and drops the intent.
 	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error
+	// Forget drops the intent of a registration the server refused.
+	Forget(ctx context.Context, username string, t client.TokenType, tokenSn string) error
 }
 
 // Config is one run's policy. The zero value of each field is its
@@ -344,6 +352,14 @@ func userKey(u string) string { return strings.ToLower(u) }
 // work sends the rows it is given until ready closes.
 func (p *pipeline) work(ctx context.Context, ready <-chan job, done chan<- string) error {
 	for j := range ready {
+		if p.cfg.Ledger != nil && ctx.Err() == nil {
+			earlier, err := p.cfg.Ledger.Intent(ctx, j.row.Username, j.row.TokenType, j.row.TokenSn)
+			if err != nil {
+				done <- userKey(j.row.Username)
+				return fmt.Errorf("ledger: %w", err)
+			}
+			j.unknown = j.unknown || earlier
+		}
 		if r, ok := p.registerSafely(ctx, j); ok {
 			p.results <- r
 		}
@@ -456,11 +472,8 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 		if werr != nil {
 			continue
 		}
-		if r.Status == report.StatusOK && p.cfg.Ledger != nil {
-			tt, _ := client.ParseTokenType(r.TokenType)
-			// The parent context may be cancelled by now; the record must
-			// still be made before the row is written.
-			if err := p.cfg.Ledger.Record(context.Background(), r.Username, tt, r.TokenSn, r.FinishedAt); err != nil {
+		if p.cfg.Ledger != nil && r.Attempts > 0 {
+			if err := p.settle(r); err != nil {
 				werr = fmt.Errorf("ledger: %w", err)
 				stop(werr)
 				continue
@@ -485,6 +498,23 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 		}
 	}
 	return werr
+}
+
+// settle tells the ledger how a sent row ended, before its result row is
+// written: a success is recorded; a refusal forgets the intent; an error
+// whose request may have been applied keeps it, for the next run to know.
+func (p *pipeline) settle(r report.Result) error {
+	tt, _ := client.ParseTokenType(r.TokenType)
+	// The run's context may be cancelled by now; the ledger must still
+	// learn the outcome before the row is written.
+	ctx := context.Background()
+	switch {
+	case r.Status == report.StatusOK:
+		return p.cfg.Ledger.Record(ctx, r.Username, tt, r.TokenSn, r.FinishedAt)
+	case r.Status == report.StatusError && strings.Contains(r.Message, unknownNote):
+		return nil
+	}
+	return p.cfg.Ledger.Forget(ctx, r.Username, tt, r.TokenSn)
 }
 
 // breaker is the circuit breaker of SPEC §5. Owned by the writer.

@@ -226,8 +226,70 @@ func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if _, err := l.record.ExecContext(ctx, username, int(t), tokenSn, formatTime(at), l.runID); err != nil {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
 		return fmt.Errorf("ledger record: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.StmtContext(ctx, l.record).ExecContext(ctx, username, int(t), tokenSn, formatTime(at), l.runID); err != nil {
+		return fmt.Errorf("ledger record: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM intents WHERE username = ? AND token_type = ? AND token_sn = ?`, username, int(t), tokenSn); err != nil {
+		return fmt.Errorf("ledger record: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger record: %w", err)
+	}
+	return nil
+}
+
+// Intent notes, durably, that the registration is about to be sent, and
+// reports whether another run had noted it and never learnt the outcome
+// (it crashed, or every attempt went unanswered): the server may have
+// applied it, so a 29004, 29008 or 29017 now most likely meets that
+// earlier success.
+func (l *Ledger) Intent(ctx context.Context, username string, t client.TokenType, tokenSn string) (earlier bool, err error) {
+	if l.readOnly {
+		return false, ErrReadOnly
+	}
+	if err := checkKey(username, t, tokenSn); err != nil {
+		return false, fmt.Errorf("ledger intent: %w", err)
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("ledger intent: %w", err)
+	}
+	defer tx.Rollback()
+	var run string
+	switch err := tx.QueryRowContext(ctx, `SELECT run_id FROM intents WHERE username = ? AND token_type = ? AND token_sn = ?`, username, int(t), tokenSn).Scan(&run); {
+	case err == nil:
+		earlier = run != l.runID
+	case errors.Is(err, sql.ErrNoRows):
+	default:
+		return false, fmt.Errorf("ledger intent: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO intents (username, token_type, token_sn, sent_at, run_id) VALUES (?, ?, ?, ?, ?)`,
+		username, int(t), tokenSn, formatTime(time.Now()), l.runID); err != nil {
+		return false, fmt.Errorf("ledger intent: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("ledger intent: %w", err)
+	}
+	return earlier, nil
+}
+
+// Forget removes the intent of a registration the server answered with a
+// failure: its outcome is known, and it was not applied.
+func (l *Ledger) Forget(ctx context.Context, username string, t client.TokenType, tokenSn string) error {
+	if l.readOnly {
+		return ErrReadOnly
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM intents WHERE username = ? AND token_type = ? AND token_sn = ?`, username, int(t), tokenSn); err != nil {
+		return fmt.Errorf("ledger forget: %w", err)
 	}
 	return nil
 }

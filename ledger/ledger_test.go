@@ -326,15 +326,15 @@ func TestOpenRefuses(t *testing.T) {
 			prepare: func(t *testing.T, path string) {
 				setPragma(t, path, "user_version", 99)
 			},
-			want: "has schema version 99, newer than this tokenreg understands (1)",
+			want: "has schema version 99, newer than this tokenreg understands (2)",
 		},
 		{
 			name: "newer schema read-only",
 			prepare: func(t *testing.T, path string) {
-				setPragma(t, path, "user_version", 2)
+				setPragma(t, path, "user_version", schemaVersion+1)
 			},
 			opt:  Options{ReadOnly: true},
-			want: "has schema version 2, newer than this tokenreg understands (1)",
+			want: "has schema version 3, newer than this tokenreg understands (2)",
 		},
 		{
 			name: "another program's database",
@@ -387,7 +387,7 @@ func TestOpenRefuses(t *testing.T) {
 		if _, err := Open(ctx, path, Options{}); err == nil {
 			t.Fatal("Open = nil error, want refusal")
 		}
-		setPragma(t, path, "user_version", 1)
+		setPragma(t, path, "user_version", schemaVersion)
 		open(t, path, Options{})
 	})
 }
@@ -568,5 +568,41 @@ func TestDurabilitySettings(t *testing.T) {
 		if mode != "wal" || sync != 2 || busy != int(busyTimeout.Milliseconds()) {
 			t.Errorf("connection %d: journal_mode %s, synchronous %d, busy_timeout %d; want wal, 2 (FULL), %d", i, mode, sync, busy, busyTimeout.Milliseconds())
 		}
+	}
+}
+
+func TestIntent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	// Run 1 notes its intent and "crashes" before the answer.
+	l1 := open(t, path, Options{RunID: "run-1"})
+	if earlier, err := l1.Intent(ctx, "alice", client.OTP, "OTP1"); err != nil || earlier {
+		t.Fatalf("first Intent = %v, %v; want false, nil", earlier, err)
+	}
+	if earlier, err := l1.Intent(ctx, "bob", client.OTP, "OTP2"); err != nil || earlier {
+		t.Fatalf("Intent = %v, %v", earlier, err)
+	}
+	if err := l1.Forget(ctx, "bob", client.OTP, "OTP2"); err != nil {
+		t.Fatal(err)
+	}
+	l1.Close()
+
+	l2 := open(t, path, Options{RunID: "run-2"})
+	defer l2.Close()
+	if earlier, err := l2.Intent(ctx, "alice", client.OTP, "OTP1"); err != nil || !earlier {
+		t.Errorf("Intent after a crashed run = %v, %v; want true, nil", earlier, err)
+	}
+	if earlier, err := l2.Intent(ctx, "bob", client.OTP, "OTP2"); err != nil || earlier {
+		t.Errorf("Intent after Forget = %v, %v; want false, nil", earlier, err)
+	}
+	if err := l2.Record(ctx, "alice", client.OTP, "OTP1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := l2.Lookup(ctx, "alice", client.OTP, "OTP1"); err != nil || !found {
+		t.Errorf("Lookup after Record = %v, %v", found, err)
+	}
+	var n int
+	if err := l2.db.QueryRowContext(ctx, "SELECT count(*) FROM intents WHERE username = 'alice'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("intents left for alice after Record = %d, %v; want 0", n, err)
 	}
 }

@@ -27,6 +27,17 @@ var migrations = []string{
 		run_id        TEXT    NOT NULL,
 		PRIMARY KEY (username, token_type, token_sn)
 	) WITHOUT ROWID`,
+	// 1 -> 2. An intent is written before a registration is first sent and
+	// removed once the server answered; one left behind by another run
+	// means that run crashed with the request's outcome unknown.
+	`CREATE TABLE intents (
+		username   TEXT    NOT NULL,
+		token_type INTEGER NOT NULL CHECK (token_type IN (1, 2)),
+		token_sn   TEXT    NOT NULL,
+		sent_at    TEXT    NOT NULL,
+		run_id     TEXT    NOT NULL,
+		PRIMARY KEY (username, token_type, token_sn)
+	) WITHOUT ROWID`,
 }
 
 // schemaVersion is the version this code reads and writes.
