@@ -113,6 +113,23 @@ func (r *Row) Result(st report.Status, msg string) report.Result {
 // displayField keeps a result cell readable and bounded: invalid UTF-8 is
 // replaced and an over-long value is cut (the message says how long it was).
 func displayField(s string) string {
+	s = clip(s)
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		// NUL and other control bytes would break the tools that read the
+		// result; the row's message says what was wrong.
+		s = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return '\uFFFD'
+			}
+			return r
+		}, s)
+	}
+	return s
+}
+
+// clip makes a value valid UTF-8 and cuts it to MaxFieldBytes, for quoting
+// in a message (with %q, which shows control characters escaped).
+func clip(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) > MaxFieldBytes {
 		cut := MaxFieldBytes
@@ -372,18 +389,18 @@ func problem(row *Row) string {
 		if row.TokenTypeText == "" {
 			return "tokenType is empty: use 1 or SMS, 2 or OTP"
 		}
-		return fmt.Sprintf("tokenType %q is unknown: use 1 or SMS, 2 or OTP", displayField(row.TokenTypeText))
+		return fmt.Sprintf("tokenType %q is unknown: use 1 or SMS, 2 or OTP", clip(row.TokenTypeText))
 	}
 	row.TokenType = t
 	switch t {
 	case client.SMS:
 		if !smsNumber.MatchString(row.TokenSn) {
-			return fmt.Sprintf("SMS number %q must be 8 to 15 digits with an optional leading +, no spaces or dashes", displayField(row.TokenSn))
+			return fmt.Sprintf("SMS number %q must be 8 to 15 digits with an optional leading +, no spaces or dashes", clip(row.TokenSn))
 		}
 	case client.OTP:
 		for _, r := range row.TokenSn {
-			if unicode.IsSpace(r) || unicode.IsControl(r) {
-				return fmt.Sprintf("OTP serial %q contains a space or control character", displayField(row.TokenSn))
+			if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				return fmt.Sprintf("OTP serial %q contains a space or control character (or an invisible one such as U+200B)", clip(row.TokenSn))
 			}
 		}
 	}

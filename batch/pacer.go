@@ -74,8 +74,13 @@ func (p *pacer) Throttled() {
 	}
 	cur := p.cur
 	if cur == rate.Inf {
-		// Unlimited so far: start from what was achieved.
-		cur = rate.Limit(math.Max(p.lastRate, float64(p.winCount)))
+		// Unlimited so far: start from what was achieved, over the last
+		// full second or the current one, whichever was faster.
+		obs := p.lastRate
+		if el := t.Sub(p.winStart).Seconds(); el > 0 && !p.winStart.IsZero() {
+			obs = math.Max(obs, float64(p.winCount)/math.Max(el, 0.01))
+		}
+		cur = rate.Limit(obs)
 	}
 	cur = max(cur*cutFactor, minRate)
 	p.cur, p.lastCut, p.lastRaise = cur, t, t

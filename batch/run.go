@@ -519,14 +519,13 @@ func (p *pipeline) settle(r report.Result) error {
 
 // breaker is the circuit breaker of SPEC §5. Owned by the writer.
 type breaker struct {
-	first     int // answered rows to watch; 0 = disabled
-	errLimit  int
-	answered  int
-	code      string
-	same      bool
-	errRun    int
-	tripped   bool
-	lastError string
+	first    int // answered rows to watch; 0 = disabled
+	errLimit int
+	answered int
+	code     string
+	same     bool
+	errRun   int
+	tripped  bool
 }
 
 func newBreaker(n int) *breaker {

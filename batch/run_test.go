@@ -234,11 +234,15 @@ func TestRunPacing(t *testing.T) {
 		t.Fatalf("server saw %d requests, want %d", st.Requests, rows)
 	}
 	// A token bucket of rate r and burst b lets at most b + r·d requests
-	// through in any window d.
-	if got, limit := st.MaxInWindow(time.Second), int(rate)+burst; got > limit {
+	// through in any window d. The server sees them after a scheduling and
+	// network delay that varies under -race on a loaded machine, which can
+	// move one request into a neighbouring window: allow that one. (The
+	// exact bar is measured by make bench on a quiet machine.)
+	const jitter = 1
+	if got, limit := st.MaxInWindow(time.Second), int(rate)+burst+jitter; got > limit {
 		t.Errorf("max requests in one second = %d, want ≤ %d", got, limit)
 	}
-	if got, limit := st.MaxInWindow(100*time.Millisecond), int(rate/10)+burst; got > limit {
+	if got, limit := st.MaxInWindow(100*time.Millisecond), int(rate/10)+burst+jitter; got > limit {
 		t.Errorf("max requests in 100ms = %d, want ≤ %d", got, limit)
 	}
 }

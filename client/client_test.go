@@ -641,3 +641,21 @@ func BenchmarkRegister(b *testing.B) {
 		}
 	})
 }
+
+func TestScrub(t *testing.T) {
+	const cen = "e95156d009b369eae824aa2292b71553c79b21be972f9d84627c4c5ce4e0d439"
+	secrets := []string{cen, "tok123", "s3cret-code"}
+	tests := []struct{ in, want string }{
+		{"Success", "Success"},
+		{"Invalid cenToken " + cen, "Invalid cenToken [REDACTED]"},
+		{"echo " + cen[:40], "echo [REDACTED]"},
+		{cen[30:] + " tail", "[REDACTED] tail"},
+		{"token tok123 and s3cret-code!", "token [REDACTED] and [REDACTED]!"},
+		{"Phone number had been used", "Phone number had been used"},
+	}
+	for _, tt := range tests {
+		if got := scrub(tt.in, secrets); got != tt.want {
+			t.Errorf("scrub(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

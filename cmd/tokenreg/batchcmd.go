@@ -292,15 +292,15 @@ func retrySelect(statuses, codes string) (func(*batch.Row) bool, error) {
 }
 
 func defaultOut(m mode, input string) string {
-	if input == "-" {
+	switch {
+	case m == modeValidate:
+		return "-"
+	case input == "-":
 		return "stdin." + m.String() + ".csv"
 	}
 	base := strings.TrimSuffix(input, filepath.Ext(input))
-	switch m {
-	case modeRetry:
+	if m == modeRetry {
 		return base + ".retry.csv"
-	case modeValidate:
-		return "-"
 	}
 	return base + ".result.csv"
 }
@@ -309,11 +309,15 @@ func defaultOut(m mode, input string) string {
 // the same reader the run uses, so that a fatal problem stops the run before
 // anything is sent. total is -1 when unknown (stdin, a pipe).
 func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row) bool) (io.ReadCloser, string, int64, error) {
+	var f *os.File
+	var err error
 	if path == "-" {
-		return io.NopCloser(stdin), "-", -1, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
+		// Standard input is spooled to a private temporary file, so that it
+		// is checked whole before anything is sent, like a regular file.
+		if f, err = spool(stdin); err != nil {
+			return nil, "-", 0, err
+		}
+	} else if f, err = os.Open(path); err != nil {
 		return nil, path, 0, usagef("input: %v", err)
 	}
 	st, err := f.Stat()
@@ -348,6 +352,24 @@ func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row)
 		return nil, path, 0, usagef("input: %v", err)
 	}
 	return f, path, n, nil
+}
+
+// spool copies r into an unlinked temporary file and returns it rewound.
+func spool(r io.Reader) (*os.File, error) {
+	f, err := os.CreateTemp("", "tokenreg-stdin-*.csv") // mode 0600
+	if err != nil {
+		return nil, fmt.Errorf("spool standard input: %w", err)
+	}
+	os.Remove(f.Name()) // gone with the last descriptor, even after a crash
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool standard input: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool standard input: %w", err)
+	}
+	return f, nil
 }
 
 func newLogger(w io.Writer, format string, verbose bool) (*slog.Logger, error) {

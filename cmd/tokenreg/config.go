@@ -85,6 +85,11 @@ func loadCredentials(path string) (map[string]string, error) {
 			known = known || k == ck
 		}
 		if !known {
+			// Echo the key only if it looks like one: a line such as
+			// "CENTAGATE_SECRET_CODE: abc==" would otherwise print the secret.
+			if !plainKey(k) {
+				return nil, usagef("--credentials %s line %d: want KEY=VALUE (keys: %s)", path, line, strings.Join(credentialKeys, ", "))
+			}
 			return nil, usagef("--credentials %s line %d: unknown key %q (keys: %s)", path, line, k, strings.Join(credentialKeys, ", "))
 		}
 		v = strings.TrimSpace(v)
@@ -97,6 +102,18 @@ func loadCredentials(path string) (map[string]string, error) {
 		return nil, usagef("--credentials %s: %v", path, err)
 	}
 	return vals, nil
+}
+
+func plainKey(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // credentials merges, lowest precedence first: the environment, the
