@@ -104,7 +104,11 @@ func judge(resp client.Response, err error, earlierUnknown bool) verdict {
 func exhausted(v verdict, attempts int, unknown bool) verdict {
 	if v.code != "" {
 		// The server answered a transient code every time: that is its verdict.
-		return verdict{final: true, status: report.StatusFailed, code: v.code, message: v.message}
+		msg := v.message
+		if unknown {
+			msg += " (an earlier attempt's answer was lost; the token may already be registered to this user)"
+		}
+		return verdict{final: true, status: report.StatusFailed, code: v.code, message: msg}
 	}
 	msg := fmt.Sprintf("no valid answer after %d attempt(s): %s", attempts, v.message)
 	if unknown {

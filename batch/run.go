@@ -140,13 +140,15 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		return Outcome{}, errors.New("batch: no Registrar")
 	}
 	p := &pipeline{
-		cfg:     cfg,
-		pace:    newPacer(cfg.Rate, cfg.Burst, cfg.Now),
-		out:     out,
-		sum:     sum,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		results: make(chan report.Result, 2*cfg.Workers+16),
+		cfg:  cfg,
+		pace: newPacer(cfg.Rate, cfg.Burst, cfg.Now),
+		out:  out,
+		sum:  sum,
+		log:  cfg.Logger,
+		now:  cfg.Now,
+		// Unbuffered: an answered row waits in its worker, not in a queue,
+		// so a crash loses no more than the rows in flight (SPEC §5).
+		results: make(chan report.Result),
 	}
 
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -177,15 +179,20 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	werr := <-written
 
 	o := Outcome{Unsent: unsent}
-	switch {
-	case werr != nil:
+	if werr != nil {
 		return o, werr
-	case gerr != nil:
+	}
+	if gerr != nil && !errors.Is(gerr, context.Canceled) {
 		return o, gerr
 	}
+	// A ledger call cut short by the breaker's stop reports
+	// context.Canceled: the abort is the news.
 	var ae *AbortError
 	if cause := context.Cause(runCtx); errors.As(cause, &ae) {
 		return o, ae
+	}
+	if gerr != nil {
+		return o, gerr
 	}
 	if err := ctx.Err(); err != nil {
 		return o, err
@@ -472,8 +479,9 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 		if werr != nil {
 			continue
 		}
-		if p.cfg.Ledger != nil && r.Attempts > 0 {
-			if err := p.settle(r); err != nil {
+		sent := p.cfg.Ledger != nil && r.Attempts > 0
+		if sent && r.Status == report.StatusOK {
+			if err := p.record(r); err != nil {
 				werr = fmt.Errorf("ledger: %w", err)
 				stop(werr)
 				continue
@@ -483,6 +491,13 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 			werr = fmt.Errorf("write result: %w", err)
 			stop(werr)
 			continue
+		}
+		if sent && r.Status != report.StatusOK {
+			if err := p.forget(r); err != nil {
+				werr = fmt.Errorf("ledger: %w", err)
+				stop(werr)
+				continue
+			}
 		}
 		p.sum.Add(r)
 		if p.cfg.OnResult != nil {
@@ -500,21 +515,23 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 	return werr
 }
 
-// settle tells the ledger how a sent row ended, before its result row is
-// written: a success is recorded; a refusal forgets the intent; an error
-// whose request may have been applied keeps it, for the next run to know.
-func (p *pipeline) settle(r report.Result) error {
+// record stores a success in the ledger before its result row is written
+// (SPEC §5a), so that no later run sends it again. The run's context may be
+// cancelled by now; the ledger must still learn the outcome.
+func (p *pipeline) record(r report.Result) error {
 	tt, _ := client.ParseTokenType(r.TokenType)
-	// The run's context may be cancelled by now; the ledger must still
-	// learn the outcome before the row is written.
-	ctx := context.Background()
-	switch {
-	case r.Status == report.StatusOK:
-		return p.cfg.Ledger.Record(ctx, r.Username, tt, r.TokenSn, r.FinishedAt)
-	case r.Status == report.StatusError && strings.Contains(r.Message, unknownNote):
+	return p.cfg.Ledger.Record(context.Background(), r.Username, tt, r.TokenSn, r.FinishedAt)
+}
+
+// forget drops the intent of a row the server refused, once its result row
+// is written: until then a crash must leave the intent for the next run to
+// see. An error row whose request may have been applied keeps its intent.
+func (p *pipeline) forget(r report.Result) error {
+	if r.Status == report.StatusError && strings.Contains(r.Message, unknownNote) {
 		return nil
 	}
-	return p.cfg.Ledger.Forget(ctx, r.Username, tt, r.TokenSn)
+	tt, _ := client.ParseTokenType(r.TokenType)
+	return p.cfg.Ledger.Forget(context.Background(), r.Username, tt, r.TokenSn)
 }
 
 // breaker is the circuit breaker of SPEC §5. Owned by the writer.
@@ -534,7 +551,10 @@ func newBreaker(n int) *breaker {
 
 // observe returns a reason to stop, once.
 func (b *breaker) observe(r report.Result) string {
-	if b.first <= 0 || b.tripped || r.Attempts == 0 {
+	// A row that most likely met its own lost success says nothing about
+	// the credentials or the server: after a crash, the first answers of a
+	// resumed run are such rows.
+	if b.first <= 0 || b.tripped || r.Attempts == 0 || strings.HasSuffix(r.Message, lostNote) {
 		return ""
 	}
 	switch r.Status {

@@ -17,22 +17,24 @@ import (
 var version = ""
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	// One channel for the whole run, so that no second signal is lost
+	// between the first and a new registration.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop()
-		// The first signal stops the run gracefully; a second one ends it at
-		// once. Each result row reaches the OS in one write, so the file is
-		// valid up to its last complete row.
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		<-again
+		// The first signal stops the run gracefully; a second one ends it
+		// at once. Each result row reaches the OS in one write, so the file
+		// is valid up to its last complete row.
+		<-sigs
+		cancel()
+		<-sigs
 		fmt.Fprintln(os.Stderr, "tokenreg: second interrupt: exiting now; run again with --resume to finish")
 		os.Exit(exitInterrupted)
 	}()
 	env := environ{getenv: os.Getenv, isTerminal: isTerminal}
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, env)
-	stop()
+	cancel()
 	os.Exit(code)
 }
 
