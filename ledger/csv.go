@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/report"
 )
 
 // exportHeader is the header of Export's CSV, which Import reads back.
@@ -47,7 +48,7 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
 		if ts, err := parseStored(at); err == nil {
 			at = formatTime(ts)
 		}
-		if err := cw.Write([]string{escape(user), escape(sn), client.TokenType(t).String(), escape(at), escape(run)}); err != nil {
+		if err := cw.Write([]string{report.Escape(user), report.Escape(sn), client.TokenType(t).String(), report.Escape(at), report.Escape(run)}); err != nil {
 			return n, fmt.Errorf("export ledger: %w", err)
 		}
 		n++
@@ -143,7 +144,7 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 			if i < 0 {
 				return ""
 			}
-			return unescape(rec[i])
+			return report.Unescape(rec[i])
 		}
 		field := func(i int) string { return strings.TrimSpace(cell(i)) }
 		at, run := field(col.registeredAt), field(col.runID)
@@ -190,7 +191,7 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 func importHeader(hdr []string) (importColumns, error) {
 	idx := make(map[string]int, len(hdr))
 	for i, name := range hdr {
-		key := normalize(unescape(name))
+		key := normalize(report.Unescape(name))
 		if _, dup := idx[key]; dup && key != "" {
 			return importColumns{}, fmt.Errorf("column %q appears twice", name)
 		}
@@ -254,53 +255,4 @@ func csvError(err error) error {
 		return fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
 	}
 	return err
-}
-
-// escape guards a cell against formula injection exactly as report.Escape
-// does (SPEC §5), which ledger may not import: a cell starting with '=',
-// '+', '-', '@', tab or CR gets a leading "'", except '+' or '-' followed
-// only by digits; and a cell of leading quotes followed by such a start
-// gets one more, so that unescape(escape(s)) == s.
-func escape(s string) string {
-	if needsGuard(s) {
-		return "'" + s
-	}
-	return s
-}
-
-// unescape undoes escape (and report.Escape): it strips one leading "'"
-// when what follows needs a guard, and leaves every other cell alone.
-func unescape(s string) string {
-	if len(s) > 0 && s[0] == '\'' && needsGuard(s[1:]) {
-		return s[1:]
-	}
-	return s
-}
-
-// needsGuard reports whether s, after its leading quotes, is a formula.
-func needsGuard(s string) bool {
-	s = strings.TrimLeft(s, "'")
-	if s == "" {
-		return false
-	}
-	switch s[0] {
-	case '=', '@', '\t', '\r':
-		return true
-	case '+', '-':
-		return !allDigits(s[1:])
-	}
-	return false
-}
-
-// allDigits reports whether s is one or more ASCII digits.
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -11,8 +11,7 @@
 // Import move the ledger to and from CSV, so an operator can seed it from
 // earlier result files.
 //
-// ledger knows the result CSV only as a file format: it must not import
-// batch, report or cmd (batch depends on it through a small interface it
-// declares, and cmd wires the two together). Its formula guard therefore
-// duplicates report.Escape's rule, which the tests pin down case by case.
+// ledger must not import batch or cmd: batch depends on it through a small
+// interface it declares, and cmd wires the two together. It reads result
+// files and guards exported cells with report's formula guard (SPEC §5).
 package ledger
