@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -224,4 +225,23 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDedupGrowsAndFinds(t *testing.T) {
+	d := newDedup(0)
+	const n = 5000
+	for i := range n {
+		if first, _ := d.check(client.OTP, fmt.Sprintf("SN%d", i), "u", i+2); first != 0 {
+			t.Fatalf("SN%d first seen at %d, want new", i, first)
+		}
+	}
+	for i := range n {
+		first, other := d.check(client.OTP, fmt.Sprintf("SN%d", i), "v", n+i+2)
+		if first != i+2 || !other {
+			t.Fatalf("SN%d = line %d other %v, want line %d other true", i, first, other, i+2)
+		}
+	}
+	if first, _ := d.check(client.SMS, "SN1", "u", 99999); first != 0 {
+		t.Errorf("same serial as SMS = duplicate of %d, want new (the type is part of the key)", first)
+	}
 }

@@ -54,8 +54,6 @@ type Config struct {
 	Workers int
 	// Attempts is the most requests a row may take; default 5.
 	Attempts int
-	// Timeout bounds each request; default 15s.
-	Timeout time.Duration
 	// Backoff schedules the retries.
 	Backoff Backoff
 	// AbortAfter trips the circuit breaker (SPEC §5): if the first
@@ -65,6 +63,9 @@ type Config struct {
 	// DryRun checks the rows without sending anything: valid rows get
 	// status "valid".
 	DryRun bool
+	// Rows is the number of input rows, if known (a pre-pass counted
+	// them): the duplicate index is made to that size.
+	Rows int
 	// Shard keeps only this machine's rows; the others are skipped.
 	Shard Shard
 	// Resume skips the lines an earlier result already decided.
@@ -113,7 +114,7 @@ type pipeline struct {
 
 // Run reads every row from rd and writes exactly one result per decided row
 // to out, counting it in sum. Cancelling ctx is a graceful stop: reading
-// ends, rows in flight finish their current attempt (bounded by Timeout)
+// ends, rows in flight finish their current attempt (bounded by the Registrar's timeout)
 // and are written, and Run returns ctx's error. Rows never decided get no
 // result row, so that --resume sends them.
 //
@@ -126,9 +127,6 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	}
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 5
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 15 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -204,7 +202,7 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 // dispatcher; the others go straight to the writer. It owns jobs.
 func (p *pipeline) read(ctx context.Context, rd *Reader, jobs chan<- job) error {
 	defer close(jobs)
-	dd := newDedup()
+	dd := newDedup(p.cfg.Rows)
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
@@ -411,10 +409,8 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 		}
 		attempts++
 		// A request in flight is let finish on a graceful stop: its answer
-		// must reach the result file. Its own timeout bounds it.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Timeout)
-		resp, err := p.cfg.Registrar.Register(rctx, reg)
-		cancel()
+		// must reach the result file. The Registrar's own timeout bounds it.
+		resp, err := p.cfg.Registrar.Register(context.WithoutCancel(ctx), reg)
 		v = judge(resp, err, unknown)
 		unknown = unknown || v.unknown
 		if v.throttled {

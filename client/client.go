@@ -99,7 +99,8 @@ func New(cfg Config) (*Client, error) {
 	origin, _ := url.Parse(endpoint)
 	hc := &http.Client{
 		Transport: rt,
-		Timeout:   cfg.Timeout,
+		// No Client.Timeout: Register puts the one deadline on the request's
+		// context, which also covers reading the body.
 		// A redirect to another host would carry the signed request (and the
 		// cenToken) somewhere the operator did not configure: refuse it.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -217,7 +218,9 @@ type requestBody struct {
 // Register sends one registration and returns the server's verdict. A
 // non-zero code is a Response, not an error; the error is a
 // *TransportError when no verdict arrived, or ctx's error.
-func (c *Client) Register(ctx context.Context, r Registration) (Response, error) {
+func (c *Client) Register(parent context.Context, r Registration) (Response, error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
+	defer cancel()
 	if !r.TokenType.Valid() {
 		// The server would answer 10002 at best; nothing is sent.
 		return Response{}, &TransportError{Op: "encode request", Err: fmt.Errorf("invalid token type %d: want SMS (1) or OTP (2)", int(r.TokenType))}
@@ -247,8 +250,8 @@ func (c *Client) Register(ctx context.Context, r Registration) (Response, error)
 	req.Header.Set("User-Agent", c.userAgent)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return Response{}, ctx.Err()
+		if parent.Err() != nil {
+			return Response{}, parent.Err()
 		}
 		te := &TransportError{Op: "send", MaybeSent: wrote.Load(), Timeout: isTimeout(err), Err: stripURL(err)}
 		if resp != nil {
@@ -266,8 +269,8 @@ func (c *Client) Register(ctx context.Context, r Registration) (Response, error)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		if ctx.Err() != nil {
-			return Response{}, ctx.Err()
+		if parent.Err() != nil {
+			return Response{}, parent.Err()
 		}
 		return Response{}, &TransportError{Op: "read body", StatusCode: resp.StatusCode, MaybeSent: true, Timeout: isTimeout(err), Err: stripURL(err)}
 	}

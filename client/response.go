@@ -139,6 +139,17 @@ func maybeApplied(status int) bool { return status < 300 || status >= 500 }
 // jsonScalar returns the text of a JSON string (verbatim) or number (in
 // decimal when it is a whole number); null and absent give "", true; other
 // values give false.
+// plainJSONString reports whether b, the inside of a JSON string literal,
+// needs no decoding.
+func plainJSONString(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return false
+		}
+	}
+	return utf8.Valid(b)
+}
+
 func jsonScalar(v json.RawMessage) (string, bool) {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || string(v) == "null" {
@@ -146,6 +157,11 @@ func jsonScalar(v json.RawMessage) (string, bool) {
 	}
 	switch v[0] {
 	case '"':
+		// Fast path: a plain string (no escapes, no control bytes, valid
+		// UTF-8) is its own text; this saves a decode per answer.
+		if len(v) >= 2 && v[len(v)-1] == '"' && plainJSONString(v[1:len(v)-1]) {
+			return string(v[1 : len(v)-1]), true
+		}
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", false

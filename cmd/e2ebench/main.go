@@ -1,0 +1,308 @@
+// Command e2ebench measures the end-to-end quality bars of SPEC §7 on
+// loopback, with the freshly built binaries, and exits non-zero if one is
+// missed. `make bench` runs it as
+//
+//	go run ./cmd/e2ebench -bin bin
+//
+// after `make build` put bin/tokenreg and bin/centagate-sim there. It
+// generates its simulator states and input files in a temporary directory
+// (removed at the end), and measures:
+//
+//   - throughput: rows/s of `tokenreg run --rate 0 --workers W` against a
+//     fresh centagate-sim with no latency and no rate limit, beside the rows/s
+//     of a bare keep-alive Go HTTP loop (W goroutines, one shared transport)
+//     sending the same rows to another fresh simulator; bar: ratio ≥ 0.70.
+//     Both are rows / wall time over 40,000 rows. The machine's speed
+//     drifts, so the two sides run back to back, -reps times (default 7),
+//     alternating which goes first; the figures are medians.
+//   - pacing: `--rate 200 --burst 1` over 2,000 rows against an in-process
+//     clienttest.Server (the simulator's engine), whose recorded arrival
+//     times give the achieved rate, (n-1)/(last-first), bar within 2% of 200,
+//     and the most requests in any one-second window, bar ≤ 201.
+//   - latency hiding: `--workers 64 --rate 0` over 3,000 rows against a
+//     simulator answering after 100 ms; rows / wall time of the tokenreg
+//     process, bar ≥ 90% of 640 rows/s.
+//   - memory: peak RSS (the child's rusage) of `tokenreg run --rate 0
+//     --workers 16` over 10,000 and over 1,000,000 SMS rows that all
+//     succeed; bar < 64 MB (10⁶ bytes) at 1,000,000.
+//
+// Every row of every figure is a real SMS registration for an existing user
+// with a unique number, so every request succeeds and goes through the whole
+// pipeline; e2ebench checks that each run ended with every row ok.
+//
+// Flags: -bin DIR (default bin), -workers W (the throughput figure's
+// workers, default 8), -reps N, -quick (smaller sizes, a smoke run),
+// -only throughput|pacing|latency|memory, -keep (keep the temporary
+// directory), -v (pass the children's stderr through).
+//
+// It prints one line per figure as it is measured (stderr), then a table of
+// all of them with their bars (stdout), and the share of the CPUs that other
+// processes took meanwhile: every figure is a timing, and on a machine busy
+// with other work they are not to be trusted.
+//
+// Exit status: 0 every bar met, 1 a bar missed, 2 a usage error or a
+// measurement that could not be made. Every child process is killed on
+// exit, also on an error or an interrupt.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// The figures, in the order they run.
+var figureNames = []string{"throughput", "pacing", "latency", "memory"}
+
+// sizes are the row counts of one run.
+type sizes struct {
+	throughput  int // rows per throughput run
+	reps        int // runs of each throughput side
+	pacing      int
+	latency     int
+	memSmall    int
+	memLarge    int
+	memUsers    int // users in the memory figure's simulator state
+	pacingRate  float64
+	latencyWait time.Duration
+}
+
+var (
+	fullSizes = sizes{
+		throughput: 40_000, reps: 7, pacing: 2_000, latency: 3_000,
+		memSmall: 10_000, memLarge: 1_000_000, memUsers: 1_000_000,
+		pacingRate: 200, latencyWait: 100 * time.Millisecond,
+	}
+	quickSizes = sizes{
+		throughput: 10_000, reps: 1, pacing: 400, latency: 1_280,
+		memSmall: 10_000, memLarge: 100_000, memUsers: 100_000,
+		pacingRate: 200, latencyWait: 100 * time.Millisecond,
+	}
+)
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("e2ebench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bin := fs.String("bin", "bin", "`directory` holding the built tokenreg and centagate-sim")
+	workers := fs.Int("workers", 8, "workers of the throughput figure (tokenreg --workers and the bare loop's goroutines)")
+	reps := fs.Int("reps", 0, "repetitions of the throughput figure; the median counts (default 7, 1 with -quick)")
+	quick := fs.Bool("quick", false, "smaller sizes, for a smoke run")
+	only := fs.String("only", "", "run one figure: "+strings.Join(figureNames, ", "))
+	keep := fs.Bool("keep", false, "keep the temporary directory with the generated files and results")
+	verbose := fs.Bool("v", false, "pass the children's stderr through")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "e2ebench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *only != "" && !slices.Contains(figureNames, *only) {
+		fmt.Fprintf(stderr, "e2ebench: -only %q: want one of %s\n", *only, strings.Join(figureNames, ", "))
+		return 2
+	}
+	if *workers < 1 || *reps < 0 {
+		fmt.Fprintln(stderr, "e2ebench: -workers must be ≥ 1 and -reps ≥ 0")
+		return 2
+	}
+	sz := fullSizes
+	if *quick {
+		sz = quickSizes
+	}
+	if *reps > 0 {
+		sz.reps = *reps
+	}
+
+	b, err := newBench(*bin, stderr, *verbose)
+	if err != nil {
+		fmt.Fprintf(stderr, "e2ebench: %v\n", err)
+		return 2
+	}
+	defer func() {
+		b.killAll()
+		if *keep {
+			fmt.Fprintf(stderr, "e2ebench: kept %s\n", b.dir)
+		} else {
+			os.RemoveAll(b.dir)
+		}
+	}()
+
+	steps := map[string]func(context.Context, sizes) error{
+		"throughput": func(ctx context.Context, sz sizes) error { return b.throughput(ctx, sz, *workers) },
+		"pacing":     b.pacing,
+		"latency":    b.latency,
+		"memory":     b.memory,
+	}
+	begin := time.Now()
+	busy0, haveClock := cpuClock()
+	own0 := ownCPU()
+	failed := false
+	for _, name := range figureNames {
+		if *only != "" && name != *only {
+			continue
+		}
+		fmt.Fprintf(stderr, "e2ebench: %s ...\n", name)
+		t := time.Now()
+		if err := steps[name](ctx, sz); err != nil {
+			if ctx.Err() != nil {
+				err = errors.New("interrupted")
+			}
+			fmt.Fprintf(stderr, "e2ebench: %s: %v\n", name, err)
+			b.check(name, "not measured", "", false)
+			failed = true
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		fmt.Fprintf(stderr, "e2ebench: %s took %s\n", name, time.Since(t).Round(100*time.Millisecond))
+	}
+
+	elapsed := time.Since(begin)
+	fmt.Fprintf(stdout, "\nend-to-end figures (SPEC §7), %s, %d CPUs, %s:\n\n", sizeName(*quick), runtime.NumCPU(), elapsed.Round(time.Second))
+	missed := b.printTable(stdout)
+	// Every figure is a timing: say how much of the machine other work
+	// took meanwhile, so that a reader can tell a slow run from a busy box.
+	if busy1, ok := cpuClock(); haveClock && ok {
+		others := max(busy1-busy0-(ownCPU()-own0), 0)
+		share := others.Seconds() / (elapsed.Seconds() * float64(runtime.NumCPU()))
+		fmt.Fprintf(stdout, "\nother processes used %.0f%% of the CPUs during the run\n", 100*share)
+		if share > 0.10 {
+			fmt.Fprintln(stdout, "WARNING: the machine was busy with other work: the timings are not reliable")
+		}
+	}
+	switch {
+	case failed:
+		fmt.Fprintln(stdout, "\nFAIL: a figure could not be measured (see above)")
+		return 2
+	case missed > 0:
+		fmt.Fprintf(stdout, "\nFAIL: %d bar(s) missed\n", missed)
+		return 1
+	}
+	fmt.Fprintln(stdout, "\nPASS: every bar met")
+	return 0
+}
+
+// cpuClock reads the machine's busy CPU time from /proc/stat (Linux), and
+// reports false where it cannot.
+func cpuClock() (time.Duration, bool) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, false
+	}
+	// user nice system idle iowait irq softirq steal, in USER_HZ (100/s).
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * 10 * time.Millisecond, true
+}
+
+// ownCPU is the CPU time of e2ebench and of its children that have ended.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return selfCPU()
+	}
+	return selfCPU() + time.Duration(ru.Utime.Nano()+ru.Stime.Nano())
+}
+
+func sizeName(quick bool) string {
+	if quick {
+		return "quick sizes"
+	}
+	return "full sizes"
+}
+
+// figure is one line of the table. ok is nil for a figure given for
+// information, with no bar.
+type figure struct {
+	name, value, bar string
+	ok               *bool
+}
+
+func (f figure) verdict() string {
+	switch {
+	case f.ok == nil:
+		return ""
+	case *f.ok:
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// add records a figure and prints its line at once.
+func (b *bench) add(f figure) {
+	b.figures = append(b.figures, f)
+	fmt.Fprintf(b.log, "  %-30s %-16s %-14s %s\n", f.name, f.value, f.bar, f.verdict())
+}
+
+// info records a figure that has no bar.
+func (b *bench) info(name, format string, a ...any) {
+	b.add(figure{name: name, value: fmt.Sprintf(format, a...)})
+}
+
+// check records a figure against its bar.
+func (b *bench) check(name, value, bar string, ok bool) {
+	b.add(figure{name: name, value: value, bar: bar, ok: &ok})
+}
+
+// printTable writes every figure and returns the number of bars missed.
+func (b *bench) printTable(w io.Writer) int {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\tbar\tok")
+	missed := 0
+	for _, f := range b.figures {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.name, f.value, f.bar, f.verdict())
+		if f.ok != nil && !*f.ok {
+			missed++
+		}
+	}
+	tw.Flush()
+	return missed
+}
+
+// binary returns the path of a built command, checking it exists.
+func binary(dir, name string) (string, error) {
+	p, err := filepath.Abs(filepath.Join(dir, name))
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(p); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("%s is not an executable: run `make build` first", p)
+	}
+	return p, nil
+}
