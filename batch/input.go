@@ -146,7 +146,7 @@ type Reader struct {
 	name    string
 	br      *bufio.Reader
 	cr      *csv.Reader
-	um      *gocsv.Unmarshaller
+	col     columns
 	sum     hash.Hash
 	fields  int
 	hasStat bool
@@ -182,7 +182,6 @@ func NewReader(name string, r io.Reader, opt ReaderOptions) (*Reader, error) {
 		}
 		return nil, rd.fatal(err)
 	}
-	rd.um = um
 	rd.fields = len(um.Headers)
 	canon, err := canonicalHeader(um.Headers)
 	if err != nil {
@@ -191,12 +190,57 @@ func NewReader(name string, r io.Reader, opt ReaderOptions) (*Reader, error) {
 	if err := um.RenormalizeHeaders(func([]string) []string { return canon }); err != nil {
 		return nil, &InputError{Name: name, Line: 1, Err: err}
 	}
-	for _, c := range canon {
-		if c == "status" {
-			rd.hasStat = true
+	if len(um.MismatchedStructFields) > 0 {
+		// canonicalHeader found every required column; gocsv agreeing is
+		// a check on the tags below.
+		for _, m := range um.MismatchedStructFields {
+			if m == "username" || m == "tokensn" || m == "tokentype" {
+				return nil, &InputError{Name: name, Line: 1, Err: fmt.Errorf("the header lacks the column %s", m)}
+			}
 		}
 	}
+	rd.col = columnsOf(canon)
+	rd.hasStat = rd.col.status >= 0
 	return rd, nil
+}
+
+// columns are the indexes of the known columns in a record, -1 if absent.
+type columns struct{ username, tokenSn, tokenType, status, code, message int }
+
+func columnsOf(canon []string) columns {
+	c := columns{-1, -1, -1, -1, -1, -1}
+	for i, name := range canon {
+		switch name {
+		case "username":
+			c.username = i
+		case "tokensn":
+			c.tokenSn = i
+		case "tokentype":
+			c.tokenType = i
+		case "status":
+			c.status = i
+		case "code":
+			c.code = i
+		case "message":
+			c.message = i
+		}
+	}
+	return c
+}
+
+// record picks the known columns out of a raw CSV record; a short record
+// leaves the missing ones empty.
+func (c columns) record(rec []string) record {
+	get := func(i int) string {
+		if i < 0 || i >= len(rec) {
+			return ""
+		}
+		return rec[i]
+	}
+	return record{
+		Username: get(c.username), TokenSn: get(c.tokenSn), TokenType: get(c.tokenType),
+		Status: get(c.status), Code: get(c.code), Message: get(c.message),
+	}
 }
 
 // canonicalHeader maps each column to its canonical name (a name no field
@@ -278,7 +322,11 @@ func (rd *Reader) fatal(err error) error {
 // unterminated quote).
 func (rd *Reader) Read() (Row, error) {
 	for {
-		v, err := rd.um.Read()
+		// gocsv mapped the header (NewReader); rows are picked by column
+		// index from the raw record, which also gives their field count
+		// (a profile showed gocsv's per-row reflection as the reader's
+		// largest cost).
+		raw, err := rd.cr.Read()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				rd.eof = true
@@ -294,40 +342,16 @@ func (rd *Reader) Read() (Row, error) {
 			}
 			return Row{Line: pe.StartLine, Problem: fmt.Sprintf("malformed CSV at column %d: %v: quote the field and double any '\"' inside it", pe.Column, pe.Err)}, nil
 		}
-		rec := v.(record)
-		line, _ := rd.cr.FieldPos(0)
-		if blank(rec) {
+		if blankRecord(raw) {
 			continue // a blank line, or one of spaces and commas only
 		}
-		row := rd.check(line, rec)
-		if n := rd.recordFields(); n != rd.fields {
-			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra comma, or quote a value that contains one", n, rd.fields)
+		line, _ := rd.cr.FieldPos(0)
+		row := rd.check(line, rd.col.record(raw))
+		if len(raw) != rd.fields {
+			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra comma, or quote a value that contains one", len(raw), rd.fields)
 		}
 		return row, nil
 	}
-}
-
-// recordFields returns the number of fields of the last record read.
-// encoding/csv exposes it only through FieldPos, which panics past the
-// last field.
-func (rd *Reader) recordFields() int {
-	has := func(i int) (ok bool) {
-		defer func() {
-			if recover() != nil {
-				ok = false
-			}
-		}()
-		rd.cr.FieldPos(i)
-		return true
-	}
-	if has(rd.fields-1) && !has(rd.fields) {
-		return rd.fields
-	}
-	n := 0
-	for n < 1<<20 && has(n) {
-		n++
-	}
-	return n
 }
 
 // atEOF reports whether nothing is left to read after an error.
@@ -336,9 +360,13 @@ func (rd *Reader) atEOF() bool {
 	return errors.Is(err, io.EOF)
 }
 
-func blank(r record) bool {
-	return strings.TrimSpace(r.Username) == "" && strings.TrimSpace(r.TokenSn) == "" && strings.TrimSpace(r.TokenType) == "" &&
-		strings.TrimSpace(r.Status) == "" && strings.TrimSpace(r.Code) == "" && strings.TrimSpace(r.Message) == ""
+func blankRecord(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 var smsNumber = regexp.MustCompile(`^\+?[0-9]{8,15}$`)
