@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -160,23 +162,17 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 
 	g, gctx := errgroup.WithContext(runCtx)
 	jobs := make(chan job, cfg.Workers)
-	ready := make(chan job)
-	// Each worker has at most one undelivered done, so this never blocks.
-	done := make(chan string, cfg.Workers)
-	var unsent int
-	g.Go(func() error { return p.read(gctx, rd, jobs) })
-	g.Go(func() error {
-		unsent = dispatch(gctx, jobs, ready, done, 4*cfg.Workers+64)
-		return nil
-	})
+	sc := newScheduler(4*cfg.Workers + 64)
+	var unsent atomic.Int64
+	g.Go(func() error { return p.read(gctx, rd, sc, jobs) })
 	for range cfg.Workers {
-		g.Go(func() error { return p.work(gctx, ready, done) })
+		g.Go(func() error { return p.work(gctx, sc, jobs, &unsent) })
 	}
 	gerr := g.Wait()
 	close(p.results)
 	werr := <-written
 
-	o := Outcome{Unsent: unsent}
+	o := Outcome{Unsent: int(unsent.Load())}
 	if werr != nil {
 		return o, werr
 	}
@@ -199,8 +195,9 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 }
 
 // read validates the rows in file order and hands the sendable ones to the
-// dispatcher; the others go straight to the writer. It owns jobs.
-func (p *pipeline) read(ctx context.Context, rd *Reader, jobs chan<- job) error {
+// workers through the scheduler; the others go straight to the writer. It
+// owns jobs.
+func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs chan<- job) error {
 	defer close(jobs)
 	dd := newDedup(p.cfg.Rows)
 	// otpUsers finds a user's second OTP row for validate's warning; only a
@@ -279,9 +276,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, jobs chan<- job) error 
 		// An error row of an earlier result (retry) may say its request
 		// reached the server without an answer.
 		unknown := prior.unknown || (row.Status == string(report.StatusError) && strings.Contains(row.Message, unknownNote))
-		select {
-		case jobs <- job{row: row, unknown: unknown}:
-		case <-ctx.Done():
+		if !sc.submit(ctx, jobs, job{row: row, unknown: unknown}) {
 			return nil
 		}
 	}
@@ -295,80 +290,91 @@ func noun(t client.TokenType) string {
 	return "serial"
 }
 
-// dispatch passes rows to the workers so that rows sharing a username are
-// never in flight together and go out in file order (SPEC §4). It holds at
-// most limit rows, owns out, and returns the number of rows it still held
-// when ctx ended.
-func dispatch(ctx context.Context, in <-chan job, out chan<- job, done <-chan string, limit int) int {
-	defer close(out)
-	// waiting[u] exists while a row of user u is ready or in flight; it
+// scheduler keeps rows that share a username out of flight together and in
+// file order (SPEC §4), without a goroutine of its own: the reader hands a
+// row to the workers only if no row of its user is out; otherwise it parks
+// the row, and the worker that finishes the user's current row takes the
+// next parked one itself. Safe for concurrent use.
+type scheduler struct {
+	mu sync.Mutex
+	// waiting[u] exists while a row of user u is queued or in flight; it
 	// holds u's later rows in file order.
-	waiting := make(map[string][]job)
-	var queue []job // ready to go, in arrival order
-	held := 0       // rows in queue and in waiting
-	for {
-		if in == nil && len(queue) == 0 && len(waiting) == 0 {
-			return 0
-		}
-		var inC <-chan job
-		if in != nil && held < limit {
-			inC = in
-		}
-		var outC chan<- job
-		var next job
-		if len(queue) > 0 {
-			outC, next = out, queue[0]
-		}
-		select {
-		case <-ctx.Done():
-			return held
-		case j, ok := <-inC:
-			if !ok {
-				in = nil
-				continue
-			}
-			held++
-			u := userKey(j.row.Username)
-			if w, busy := waiting[u]; busy {
-				waiting[u] = append(w, j)
-			} else {
-				waiting[u] = nil
-				queue = append(queue, j)
-			}
-		case outC <- next:
-			queue[0] = job{}
-			queue = queue[1:]
-			held--
-		case u := <-done:
-			w := waiting[u]
-			if len(w) == 0 {
-				delete(waiting, u)
-				continue
-			}
-			queue = append(queue, w[0])
-			w[0] = job{}
-			waiting[u] = w[1:]
-		}
+	waiting map[string][]job
+	// parked bounds the rows waiting, so that one user's long run of rows
+	// cannot make the reader buffer the file.
+	parked chan struct{}
+}
+
+func newScheduler(limit int) *scheduler {
+	return &scheduler{waiting: make(map[string][]job), parked: make(chan struct{}, limit)}
+}
+
+// submit passes j to the workers or parks it behind its user's row in
+// flight. It returns false if ctx ended first.
+func (s *scheduler) submit(ctx context.Context, jobs chan<- job, j job) bool {
+	u := userKey(j.row.Username)
+	// Take a parking slot first, outside the lock (the workers need the
+	// lock to free one); give it back if the row need not wait.
+	select {
+	case s.parked <- struct{}{}:
+	case <-ctx.Done():
+		return false
 	}
+	s.mu.Lock()
+	if w, busy := s.waiting[u]; busy {
+		s.waiting[u] = append(w, j)
+		s.mu.Unlock()
+		return true
+	}
+	s.waiting[u] = nil
+	s.mu.Unlock()
+	<-s.parked
+	select {
+	case jobs <- j:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// next is called when a row of user u is done: it returns u's next parked
+// row for the same worker to take, or false when u has none.
+func (s *scheduler) next(u string) (job, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.waiting[u]
+	if len(w) == 0 {
+		delete(s.waiting, u)
+		return job{}, false
+	}
+	j := w[0]
+	w[0] = job{}
+	s.waiting[u] = w[1:]
+	<-s.parked
+	return j, true
 }
 
 func userKey(u string) string { return strings.ToLower(u) }
 
-// work sends the rows it is given until ready closes.
-func (p *pipeline) work(ctx context.Context, ready <-chan job, done chan<- string) error {
-	for j := range ready {
-		if p.cfg.Ledger != nil && ctx.Err() == nil {
-			earlier, err := p.cfg.Ledger.Intent(ctx, j.row.Username, j.row.TokenType, j.row.TokenSn)
-			if err != nil {
-				done <- userKey(j.row.Username)
-				return fmt.Errorf("ledger: %w", err)
+// work sends the rows it is given, and after each the next parked row of
+// the same user, until jobs closes. unsent counts the rows it dropped
+// because the run stopped before they were sent.
+func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, unsent *atomic.Int64) error {
+	for j := range jobs {
+		for ok := true; ok; j, ok = sc.next(userKey(j.row.Username)) {
+			if p.cfg.Ledger != nil && ctx.Err() == nil {
+				earlier, err := p.cfg.Ledger.Intent(ctx, j.row.Username, j.row.TokenType, j.row.TokenSn)
+				if err != nil {
+					return fmt.Errorf("ledger: %w", err)
+				}
+				j.unknown = j.unknown || earlier
 			}
-			j.unknown = j.unknown || earlier
+			if r, sent := p.registerSafely(ctx, j); sent {
+				p.results <- r
+			} else {
+				unsent.Add(1)
+			}
 		}
-		if r, ok := p.registerSafely(ctx, j); ok {
-			p.results <- r
-		}
-		done <- userKey(j.row.Username)
 	}
 	return nil
 }
