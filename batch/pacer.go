@@ -13,9 +13,10 @@ import (
 // multiplicative-decrease on HTTP 429, so that a job configured above the
 // server's limit settles just under it. Safe for concurrent use.
 type pacer struct {
-	lim *rate.Limiter
-	max rate.Limit // the configured --rate; rate.Inf for unlimited
-	now func() time.Time
+	lim  *rate.Limiter // runs at cur·margin
+	max  rate.Limit    // the configured --rate; rate.Inf for unlimited
+	now  func() time.Time
+	gate chan struct{}
 
 	mu        sync.Mutex
 	cur       rate.Limit
@@ -35,6 +36,13 @@ const (
 	minRate   = rate.Limit(0.5) // never slower than one request per two seconds
 )
 
+// margin is how far under the target the limiter runs: the server sees
+// requests after a variable delay (scheduling, the network), and a request
+// that comes late lets the next window hold one more than the pace; 1% of
+// room keeps every window within rate + burst while the achieved rate stays
+// within the 2% that SPEC §7 allows.
+const margin = 0.99
+
 func newPacer(perSecond float64, burst int, now func() time.Time) *pacer {
 	lim := rate.Limit(perSecond)
 	if perSecond <= 0 {
@@ -43,13 +51,25 @@ func newPacer(perSecond float64, burst int, now func() time.Time) *pacer {
 	if burst < 1 {
 		burst = 1
 	}
-	return &pacer{lim: rate.NewLimiter(lim, burst), max: lim, cur: lim, now: now}
+	return &pacer{lim: rate.NewLimiter(lim*margin, burst), max: lim, cur: lim, now: now, gate: make(chan struct{}, 1)}
 }
 
 // Wait blocks until the pace lets one more request go, or ctx ends.
 func (p *pacer) Wait(ctx context.Context) error {
-	if err := p.lim.Wait(ctx); err != nil {
-		return err
+	if p.lim.Limit() != rate.Inf {
+		// One waiter at a time: rate.Limiter would give each waiting
+		// worker a slot in the future, and after a stall (GC, a busy
+		// machine) they would all fire together, over the pace.
+		select {
+		case p.gate <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err := p.lim.Wait(ctx)
+		<-p.gate
+		if err != nil {
+			return err
+		}
 	}
 	p.mu.Lock()
 	t := p.now()
@@ -84,7 +104,7 @@ func (p *pacer) Throttled() {
 	}
 	cur = max(cur*cutFactor, minRate)
 	p.cur, p.lastCut, p.lastRaise = cur, t, t
-	p.lim.SetLimitAt(t, cur)
+	p.lim.SetLimitAt(t, cur*margin)
 }
 
 // Answered lets the pace creep back up after a request that was not
@@ -109,7 +129,7 @@ func (p *pacer) Answered() {
 		cur = p.max
 	}
 	p.cur, p.lastRaise = cur, t
-	p.lim.SetLimitAt(t, cur)
+	p.lim.SetLimitAt(t, cur*margin)
 }
 
 // Limit returns the current pace.
