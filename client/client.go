@@ -215,6 +215,33 @@ type requestBody struct {
 	CenToken  string `json:"cenToken"`
 }
 
+// encodeRequest renders the request body: the JSON object of requestBody,
+// every field a string, as the vendor's samples send it. Plain values are
+// appended as they are; anything that needs escaping goes through
+// encoding/json.
+func encodeRequest(r Registration, cenToken string) []byte {
+	b := make([]byte, 0, 96+len(r.Username)+len(r.TokenSn)+len(cenToken))
+	b = append(b, `{"username":`...)
+	b = appendJSONString(b, r.Username)
+	b = append(b, `,"tokenSn":`...)
+	b = appendJSONString(b, r.TokenSn)
+	b = append(b, `,"tokenType":`...)
+	b = appendJSONString(b, r.TokenType.Wire())
+	b = append(b, `,"cenToken":`...)
+	b = appendJSONString(b, cenToken)
+	return append(b, '}')
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	if plainJSONString([]byte(s)) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
+}
+
 // Register sends one registration and returns the server's verdict. A
 // non-zero code is a Response, not an error; the error is a
 // *TransportError when no verdict arrived, or ctx's error.
@@ -225,15 +252,7 @@ func (c *Client) Register(parent context.Context, r Registration) (Response, err
 		// The server would answer 10002 at best; nothing is sent.
 		return Response{}, &TransportError{Op: "encode request", Err: fmt.Errorf("invalid token type %d: want SMS (1) or OTP (2)", int(r.TokenType))}
 	}
-	body, err := json.Marshal(requestBody{
-		Username:  r.Username,
-		TokenSn:   r.TokenSn,
-		TokenType: r.TokenType.Wire(),
-		CenToken:  c.cenToken,
-	})
-	if err != nil {
-		return Response{}, &TransportError{Op: "encode request", Err: err}
-	}
+	body := encodeRequest(r, c.cenToken)
 	// wrote is set once any byte of the request may have left: from then on
 	// the server may have applied the registration whatever happens next.
 	var wrote atomic.Bool

@@ -659,3 +659,24 @@ func TestScrub(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeRequestMatchesEncodingJSON(t *testing.T) {
+	for _, r := range []Registration{
+		{Username: "alice", TokenSn: "+60123456789", TokenType: SMS},
+		{Username: `quo"te\back`, TokenSn: "tab\there", TokenType: OTP},
+		{Username: "ünïcødé <b>&", TokenSn: "\x00\x1f", TokenType: OTP},
+		{Username: "bad\xffutf8", TokenSn: "x", TokenType: SMS},
+	} {
+		got := encodeRequest(r, "abc")
+		var back requestBody
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("encodeRequest(%+v) = %s: not JSON: %v", r, got, err)
+		}
+		want, _ := json.Marshal(requestBody{Username: r.Username, TokenSn: r.TokenSn, TokenType: r.TokenType.Wire(), CenToken: "abc"})
+		var wantBack requestBody
+		json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Errorf("encodeRequest(%+v) decodes to %+v, want %+v", r, back, wantBack)
+		}
+	}
+}
