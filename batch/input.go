@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -369,7 +368,20 @@ func blankRecord(rec []string) bool {
 	return true
 }
 
-var smsNumber = regexp.MustCompile(`^\+?[0-9]{8,15}$`)
+// smsNumber reports whether s is 8 to 15 digits with an optional leading
+// '+' (SPEC §4). A loop: a regexp cost more than the rest of the checks.
+func smsNumber(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if len(s) < 8 || len(s) > 15 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 func (rd *Reader) check(line int, rec record) Row {
 	f := func(s string) string {
@@ -422,7 +434,7 @@ func problem(row *Row) string {
 	row.TokenType = t
 	switch t {
 	case client.SMS:
-		if !smsNumber.MatchString(row.TokenSn) {
+		if !smsNumber(row.TokenSn) {
 			return fmt.Sprintf("SMS number %q must be 8 to 15 digits with an optional leading +, no spaces or dashes", clip(row.TokenSn))
 		}
 	case client.OTP:
