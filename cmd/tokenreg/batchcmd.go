@@ -52,12 +52,12 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.BoolVar(&f.verbose, "v", false, "a debug line per row (secrets are never logged)")
 	fs.StringVar(&f.summary, "summary", "", "also write the end-of-run summary as JSON to `FILE`")
+	fs.BoolVar(&f.force, "force", false, "replace an existing result file")
 	if m == modeValidate {
 		fs.Usage = func() { fmt.Fprint(stderr, validateUsage); fs.PrintDefaults() }
 		return fs, f
 	}
 	fs.BoolVar(&f.resume, "resume", false, "continue an existing result file: rows already decided are not sent again")
-	fs.BoolVar(&f.force, "force", false, "replace an existing result file")
 	fs.StringVar(&f.credentials, "credentials", "", "read CENTAGATE_URL, CENTAGATE_ADMIN, CENTAGATE_AUTH_TOKEN, CENTAGATE_SECRET_CODE from `FILE` (KEY=VALUE lines, mode 0600)")
 	fs.StringVar(&f.url, "url", "", "server base URL (default $CENTAGATE_URL)")
 	fs.StringVar(&f.admin, "admin", "", "admin username (default $CENTAGATE_ADMIN)")
@@ -426,7 +426,7 @@ Examples:
 Flags:
 `
 
-const validateUsage = `Usage: tokenreg validate INPUT.csv [--out RESULT.csv]
+const validateUsage = `Usage: tokenreg validate INPUT.csv [--out RESULT.csv [--force]]
 
 Checks INPUT.csv offline (no server, no credentials), sends nothing, and writes
 the result format with status valid, invalid or skipped (a duplicate) to
