@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -368,7 +367,7 @@ func TestCorpusMillionRowsValidate(t *testing.T) {
 	}
 	t.Parallel() // the longest test here: let the others run beside it
 	rows := 1_000_000
-	if raceDetectorOn() {
+	if raceEnabled() {
 		// The race detector makes this take minutes, and a million rows
 		// find no race that a hundred thousand do not.
 		rows = 100_000
@@ -457,21 +456,6 @@ func TestCorpusMillionRowsValidate(t *testing.T) {
 	if !strings.Contains(stderr, strconv.Itoa(rows)) {
 		t.Errorf("summary does not count %d rows:\n%s", rows, truncate(stderr))
 	}
-}
-
-// raceDetectorOn reports whether the test binary was built with -race. (It
-// is crash_test.go's raceEnabled; kept apart while both files are young.)
-func raceDetectorOn() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 // formulaCells are cells a spreadsheet would run (SPEC §5), as usernames,
