@@ -219,7 +219,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  %s\t%d\n", st, s.byStatus[st])
 	}
 	for _, c := range s.Codes() {
-		fmt.Fprintf(tw, "  code %s\t%d  %s\n", printable(c.Code), c.Count, printable(c.Message))
+		fmt.Fprintf(tw, "  code %s\t%-6d %s\n", printable(c.Code), c.Count, printable(c.Message))
 	}
 	fmt.Fprintf(tw, "elapsed\t%s\n", s.Elapsed().Round(time.Millisecond))
 	fmt.Fprintf(tw, "rate\t%.1f rows/s (%d rows sent)\n", s.Rate(), s.sent)

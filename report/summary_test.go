@@ -146,7 +146,7 @@ func TestSummaryWriteText(t *testing.T) {
 		"rows          7\n",
 		"  ok          2\n",
 		"  failed      2\n",
-		"  code 29008  2  An OTP token already registered to this user\n",
+		"  code 29008  2      An OTP token already registered to this user\n",
 		"elapsed       10s\n",
 		"rate          0.4 rows/s (4 rows sent)\n",
 		"input sha256  abc123\n",
@@ -166,7 +166,7 @@ func TestSummaryWriteTextControlChars(t *testing.T) {
 	if err := s.WriteText(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := buf.String(), "  code 1 2  1  bad [2J  server\n"; !strings.Contains(got, want) {
+	if got, want := buf.String(), "  code 1 2  1      bad [2J  server\n"; !strings.Contains(got, want) {
 		t.Errorf("WriteText wrote\n%q\nwant it to contain %q", got, want)
 	}
 }
