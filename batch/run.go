@@ -564,7 +564,10 @@ func (b *breaker) observe(r report.Result) string {
 		b.errRun = 0
 		if b.answered < b.first {
 			b.answered++
-			if r.Status == report.StatusOK || (b.code != "" && r.Code != b.code) {
+			// A needs-action code (29004, 29008, 29017) proves the server
+			// and the credentials work: an inventory already registered
+			// answers nothing else, and must finish with exit 1, not 3.
+			if r.Status == report.StatusOK || client.Classify(r.Code) == client.NeedsAction || (b.code != "" && r.Code != b.code) {
 				b.same = false
 			}
 			b.code = r.Code

@@ -488,3 +488,24 @@ func TestRunPanicBecomesErrorRow(t *testing.T) {
 		t.Errorf("results = %+v, want line 3 an internal-error row and the others ok", got)
 	}
 }
+
+func TestBreakerIgnoresNeedsActionCodes(t *testing.T) {
+	// An inventory registered already: every row answers 29004. That is
+	// the server working, not wrong credentials: the run must finish.
+	var st clienttest.State
+	var b strings.Builder
+	b.WriteString("username,tokenSn,tokenType\n")
+	for i := range 60 {
+		u := fmt.Sprintf("u%d", i)
+		st.Users = append(st.Users, u)
+		n := fmt.Sprintf("+6014%08d", i)
+		st.PhonesInUse = append(st.PhonesInUse, n)
+		fmt.Fprintf(&b, "%s,%s,SMS\n", u, n)
+	}
+	s := clienttest.NewServer(st, clienttest.Options{})
+	defer s.Close()
+	got, err := runCSV(t, context.Background(), b.String(), Config{Registrar: newClient(t, s, time.Second, false), Workers: 4, AbortAfter: 20}, nil)
+	if err != nil || len(got) != 60 {
+		t.Fatalf("Run = %v with %d rows, want nil with 60", err, len(got))
+	}
+}
