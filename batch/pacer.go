@@ -13,10 +13,10 @@ import (
 // multiplicative-decrease on HTTP 429, so that a job configured above the
 // server's limit settles just under it. Safe for concurrent use.
 type pacer struct {
-	lim  *rate.Limiter // runs at cur·margin
-	max  rate.Limit    // the configured --rate; rate.Inf for unlimited
-	now  func() time.Time
-	gate chan struct{}
+	lim    *rate.Limiter // runs at cur·margin
+	max    rate.Limit    // the configured --rate; rate.Inf for unlimited
+	now    func() time.Time
+	tokens chan struct{}
 
 	mu        sync.Mutex
 	cur       rate.Limit
@@ -51,24 +51,35 @@ func newPacer(perSecond float64, burst int, now func() time.Time) *pacer {
 	if burst < 1 {
 		burst = 1
 	}
-	return &pacer{lim: rate.NewLimiter(lim*margin, burst), max: lim, cur: lim, now: now, gate: make(chan struct{}, 1)}
+	return &pacer{lim: rate.NewLimiter(lim*margin, burst), max: lim, cur: lim, now: now, tokens: make(chan struct{})}
+}
+
+// run hands out the pace's tokens one at a time until ctx ends; the owner
+// starts it once and waits for it to return. A token waits for a worker
+// (the channel is unbuffered), so after a stall the workers cannot fire a
+// queue of reserved slots at once, as they would waiting on rate.Limiter
+// each; and the limiter counts the time a token waits toward the next one,
+// so the pace loses nothing to the hand-off.
+func (p *pacer) run(ctx context.Context) {
+	for {
+		if err := p.lim.Wait(ctx); err != nil {
+			return
+		}
+		select {
+		case p.tokens <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Wait blocks until the pace lets one more request go, or ctx ends.
 func (p *pacer) Wait(ctx context.Context) error {
 	if p.lim.Limit() != rate.Inf {
-		// One waiter at a time: rate.Limiter would give each waiting
-		// worker a slot in the future, and after a stall (GC, a busy
-		// machine) they would all fire together, over the pace.
 		select {
-		case p.gate <- struct{}{}:
+		case <-p.tokens:
 		case <-ctx.Done():
 			return ctx.Err()
-		}
-		err := p.lim.Wait(ctx)
-		<-p.gate
-		if err != nil {
-			return err
 		}
 	}
 	p.mu.Lock()

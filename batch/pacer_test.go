@@ -145,6 +145,7 @@ func waitAt(t *testing.T, p *pacer, clk *fakeClock, n int, gap time.Duration) {
 func TestPacerUnlimitedBecomesFiniteOn429(t *testing.T) {
 	clk := newFakeClock()
 	p := newPacer(0, 1, clk.now)
+	startPacer(t, p)
 	if p.Limit() != rate.Inf {
 		t.Fatalf("rate 0: Limit() = %v, want unlimited", p.Limit())
 	}
@@ -184,6 +185,7 @@ func TestPacerUnlimitedBecomesFiniteOn429(t *testing.T) {
 func TestPacerUnlimitedFirst429EarlyInTheRun(t *testing.T) {
 	clk := newFakeClock()
 	p := newPacer(0, 1, clk.now)
+	startPacer(t, p)
 	// 100 ms at 500 requests per second, then the first 429.
 	waitAt(t, p, clk, 50, 2*time.Millisecond)
 	p.Throttled()
@@ -240,4 +242,14 @@ func TestRunSettlesUnderServerLimit(t *testing.T) {
 	if double := stats.DoubleRegistrations(); len(double) > 0 {
 		t.Errorf("registered twice: %v", double)
 	}
+}
+
+// startPacer runs p's token loop for the test's lifetime: a pacer that
+// turns finite hands its tokens out from it.
+func startPacer(t *testing.T, p *pacer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

@@ -160,6 +160,11 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	written := make(chan error, 1)
 	go func() { written <- p.write(stop) }()
 
+	paceCtx, stopPace := context.WithCancel(runCtx)
+	paced := make(chan struct{})
+	go func() { defer close(paced); p.pace.run(paceCtx) }()
+	defer func() { stopPace(); <-paced }()
+
 	g, gctx := errgroup.WithContext(runCtx)
 	jobs := make(chan job, cfg.Workers)
 	sc := newScheduler(4*cfg.Workers + 64)
