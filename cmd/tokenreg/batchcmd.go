@@ -183,8 +183,14 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 		// The duplicate index is the one thing that grows with the input
 		// (16 bytes a slot); without a limit the collector lets the heap
 		// reach twice the live size. 24 MiB of room plus 24 bytes a row
-		// keeps a million rows under 64 MB of RSS with no GC pressure.
+		// keeps a million rows under 64 MB of RSS. Within that budget the
+		// collector need not run every few MB of garbage (each request
+		// makes ~10 KB): a GOGC of 400 lets the limit pace it, which saves
+		// a tenth of the CPU at full speed.
 		debug.SetMemoryLimit(24<<20 + 24*total)
+		if env.getenv("GOGC") == "" {
+			debug.SetGCPercent(400)
+		}
 	}
 	if res.resume != nil {
 		cfg.Resume = res.resume
