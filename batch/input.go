@@ -353,6 +353,34 @@ func (rd *Reader) Read() (Row, error) {
 	}
 }
 
+// Count reads the rest of the input for its shape only: it returns the
+// number of data rows, or the *InputError that would stop a run, without
+// checking the rows' values (a pre-pass, before anything is sent).
+func (rd *Reader) Count() (int, error) {
+	n := 0
+	for {
+		raw, err := rd.cr.Read()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				rd.eof = true
+				return n, nil
+			}
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return n, &InputError{Name: rd.name, Err: err}
+			}
+			if errors.Is(pe.Err, csv.ErrQuote) && rd.atEOF() {
+				return n, rd.fatal(err)
+			}
+			n++ // a malformed row is an invalid row, not a fatal one
+			continue
+		}
+		if !blankRecord(raw) {
+			n++
+		}
+	}
+}
+
 // atEOF reports whether nothing is left to read after an error.
 func (rd *Reader) atEOF() bool {
 	_, err := rd.br.Peek(1)

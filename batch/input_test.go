@@ -245,3 +245,24 @@ func TestDedupGrowsAndFinds(t *testing.T) {
 		t.Errorf("same serial as SMS = duplicate of %d, want new (the type is part of the key)", first)
 	}
 }
+
+func TestCountMatchesRead(t *testing.T) {
+	for _, text := range []string{
+		"username,tokenSn,tokenType\nalice,OTP1,2\n\n  \nbob,12,1\nal\"ice,x,2\nextra,fields,2,3\n",
+		"username,tokenSn,tokenType\n",
+		"username,tokenSn,tokenType\nalice,\"OTP1,2\n",
+	} {
+		rows, fatal := readAll(t, text)
+		rd, err := NewReader("in.csv", strings.NewReader(text), ReaderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := rd.Count()
+		if (err != nil) != (fatal != nil) {
+			t.Errorf("Count(%q) error = %v, Read's fatal = %v", text, err, fatal)
+		}
+		if fatal == nil && n != len(rows) {
+			t.Errorf("Count(%q) = %d, Read gave %d rows", text, n, len(rows))
+		}
+	}
+}

@@ -349,17 +349,26 @@ func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row)
 		return nil, path, 0, err
 	}
 	var n int64
-	for {
-		row, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	if sel == nil {
+		c, err := rd.Count()
 		if err != nil {
 			f.Close()
 			return nil, path, 0, err
 		}
-		if sel == nil || sel(&row) {
-			n++
+		n = int64(c)
+	} else {
+		for {
+			row, err := rd.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return nil, path, 0, err
+			}
+			if sel(&row) {
+				n++
+			}
 		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
