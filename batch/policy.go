@@ -58,11 +58,10 @@ const unknownNote = "(outcome unknown: the request may have reached the server)"
 
 // verdict is what one attempt means for its row.
 type verdict struct {
-	final     bool          // the row is decided
+	final     bool          // the row is decided; if not, another attempt may follow
 	status    report.Status // when final
 	code      string
 	message   string
-	retry     bool          // worth another attempt (when attempts remain)
 	wait      time.Duration // server's Retry-After
 	throttled bool          // HTTP 429: slow the pace
 	unknown   bool          // the request may have been applied without an answer
@@ -75,20 +74,19 @@ func judge(resp client.Response, err error, earlierUnknown bool) verdict {
 		var te *client.TransportError
 		if errors.As(err, &te) {
 			return verdict{
-				retry:     true,
 				message:   te.Error(),
 				wait:      te.RetryAfter,
 				throttled: te.StatusCode == 429,
 				unknown:   te.MaybeSent && te.StatusCode != 429 && te.StatusCode != 503,
 			}
 		}
-		return verdict{retry: true, message: err.Error()}
+		return verdict{message: err.Error()}
 	}
 	switch resp.Class() {
 	case client.OK:
 		return verdict{final: true, status: report.StatusOK, code: resp.Code, message: resp.Message}
 	case client.Transient:
-		return verdict{retry: true, code: resp.Code, message: resp.Message}
+		return verdict{code: resp.Code, message: resp.Message}
 	case client.NeedsAction:
 		msg := resp.Message
 		if earlierUnknown {

@@ -101,11 +101,11 @@ func TestJudge(t *testing.T) {
 		{name: "undocumented code is permanent, verbatim", resp: client.Response{Code: "777", Message: "Strange  message "},
 			want: verdict{final: true, status: report.StatusFailed, code: "777", message: "Strange  message "}},
 		{name: "transient 10003", resp: client.Response{Code: "10003", Message: "DB protection error"},
-			want: verdict{retry: true, code: "10003", message: "DB protection error"}},
+			want: verdict{code: "10003", message: "DB protection error"}},
 		{name: "transient 10004", resp: client.Response{Code: "10004", Message: "DB error"},
-			want: verdict{retry: true, code: "10004", message: "DB error"}},
+			want: verdict{code: "10004", message: "DB error"}},
 		{name: "transient 6002", resp: client.Response{Code: "6002", Message: "Token register to user failed"}, earlierUnknown: true,
-			want: verdict{retry: true, code: "6002", message: "Token register to user failed"}},
+			want: verdict{code: "6002", message: "Token register to user failed"}},
 		{name: "needs action 29004", resp: client.Response{Code: "29004", Message: "Phone number had been used"},
 			want: verdict{final: true, status: report.StatusFailed, code: "29004", message: "Phone number had been used"}},
 		{name: "needs action 29004 after an unknown attempt", resp: client.Response{Code: "29004", Message: "Phone number had been used"}, earlierUnknown: true,
@@ -115,23 +115,23 @@ func TestJudge(t *testing.T) {
 		{name: "needs action 29017 after an unknown attempt", resp: client.Response{Code: "29017", Message: "Invalid token status"}, earlierUnknown: true,
 			want: verdict{final: true, status: report.StatusFailed, code: "29017", message: "Invalid token status" + lostNote}},
 		{name: "lost answer: may have been applied", err: sent,
-			want: verdict{retry: true, unknown: true}},
+			want: verdict{unknown: true}},
 		{name: "lost answer, wrapped", err: fmt.Errorf("register: %w", sent),
-			want: verdict{retry: true, unknown: true}},
+			want: verdict{unknown: true}},
 		{name: "timeout after sending", err: &client.TransportError{Op: "send", MaybeSent: true, Timeout: true, Err: context.DeadlineExceeded},
-			want: verdict{retry: true, unknown: true}},
+			want: verdict{unknown: true}},
 		{name: "HTTP 500 may have been applied", err: &client.TransportError{Op: "status", StatusCode: 500, MaybeSent: true},
-			want: verdict{retry: true, unknown: true}},
+			want: verdict{unknown: true}},
 		{name: "connection refused: not sent", err: &client.TransportError{Op: "send", Err: errors.New("connection refused")},
-			want: verdict{retry: true}},
+			want: verdict{}},
 		{name: "429 throttles, not applied", err: &client.TransportError{Op: "status", StatusCode: 429, RetryAfter: time.Second},
-			want: verdict{retry: true, wait: time.Second, throttled: true}},
+			want: verdict{wait: time.Second, throttled: true}},
 		{name: "429 never unknown even if flagged sent", err: &client.TransportError{Op: "status", StatusCode: 429, MaybeSent: true, RetryAfter: 2 * time.Second},
-			want: verdict{retry: true, wait: 2 * time.Second, throttled: true}},
+			want: verdict{wait: 2 * time.Second, throttled: true}},
 		{name: "503 with Retry-After is not applied", err: &client.TransportError{Op: "status", StatusCode: 503, MaybeSent: true, RetryAfter: time.Second},
-			want: verdict{retry: true, wait: time.Second}},
+			want: verdict{wait: time.Second}},
 		{name: "other error", err: errors.New("boom"),
-			want: verdict{retry: true}},
+			want: verdict{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,16 +160,16 @@ func TestExhausted(t *testing.T) {
 		want     verdict
 	}{
 		{"transient code is the server's verdict",
-			verdict{retry: true, code: "10004", message: "DB error"}, 5, false,
+			verdict{code: "10004", message: "DB error"}, 5, false,
 			verdict{final: true, status: report.StatusFailed, code: "10004", message: "DB error"}},
 		{"transport error",
-			verdict{retry: true, message: "status: HTTP 503 Service Unavailable"}, 3, false,
+			verdict{message: "status: HTTP 503 Service Unavailable"}, 3, false,
 			verdict{final: true, status: report.StatusError, message: "no valid answer after 3 attempt(s): status: HTTP 503 Service Unavailable"}},
 		{"transport error after a lost answer",
-			verdict{retry: true, message: "read body: connection reset by peer", unknown: true}, 5, true,
+			verdict{message: "read body: connection reset by peer", unknown: true}, 5, true,
 			verdict{final: true, status: report.StatusError, message: "no valid answer after 5 attempt(s): read body: connection reset by peer " + unknownNote}},
 		{"429 at the end after an earlier lost answer",
-			verdict{retry: true, message: "status: HTTP 429 Too Many Requests", throttled: true}, 2, true,
+			verdict{message: "status: HTTP 429 Too Many Requests", throttled: true}, 2, true,
 			verdict{final: true, status: report.StatusError, message: "no valid answer after 2 attempt(s): status: HTTP 429 Too Many Requests " + unknownNote}},
 	}
 	for _, tt := range tests {
@@ -195,8 +195,8 @@ func TestUnknownNoteSurvivesResume(t *testing.T) {
 	if err := w.WriteHeader(); err != nil {
 		t.Fatal(err)
 	}
-	lost := exhausted(verdict{retry: true, message: "read body: EOF", unknown: true}, 5, true)
-	refused := exhausted(verdict{retry: true, message: "send: connection refused"}, 5, false)
+	lost := exhausted(verdict{message: "read body: EOF", unknown: true}, 5, true)
+	refused := exhausted(verdict{message: "send: connection refused"}, 5, false)
 	row3 := withLine(row, 3)
 	for _, r := range []report.Result{row.Result(lost.status, lost.message), row3.Result(refused.status, refused.message)} {
 		if err := w.Write(r); err != nil {

@@ -109,8 +109,6 @@ type pipeline struct {
 	pace    *pacer
 	out     *report.Writer
 	sum     *report.Summary
-	log     *slog.Logger
-	now     func() time.Time
 	results chan report.Result
 }
 
@@ -144,8 +142,6 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		pace: newPacer(cfg.Rate, cfg.Burst, cfg.Now),
 		out:  out,
 		sum:  sum,
-		log:  cfg.Logger,
-		now:  cfg.Now,
 		// Unbuffered: an answered row waits in its worker, not in a queue,
 		// so a crash loses no more than the rows in flight (SPEC §5).
 		results: make(chan report.Result),
@@ -228,7 +224,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				return // decided by the earlier run
 			}
 			r := row.Result(st, msg)
-			r.FinishedAt = p.now()
+			r.FinishedAt = p.cfg.Now()
 			p.results <- r
 		}
 		if row.Problem != "" {
@@ -239,7 +235,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			msg := fmt.Sprintf("duplicate of line %d", first)
 			if other {
 				msg += fmt.Sprintf(" (there the %s %s is given to another user)", row.TokenType, noun(row.TokenType))
-				p.log.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "the same "+row.TokenType.String()+" "+noun(row.TokenType)+" given to two users")
+				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "the same "+row.TokenType.String()+" "+noun(row.TokenType)+" given to two users")
 			}
 			emit(report.StatusSkipped, msg)
 			continue
@@ -270,7 +266,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				k := maphash.String(dd.seed, userKey(row.Username))
 				if first, ok := otpUsers[k]; ok {
 					msg = fmt.Sprintf("warning: line %d already gives this user an OTP token; the server will answer 29008 (one OTP token per user)", first)
-					p.log.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "second OTP token for a user")
+					p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "second OTP token for a user")
 				} else {
 					otpUsers[k] = uint32(row.Line)
 				}
@@ -390,9 +386,9 @@ func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, uns
 func (p *pipeline) registerSafely(ctx context.Context, j job) (r report.Result, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			p.log.Error("internal error while registering a row; please report it", "line", j.row.Line, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			p.cfg.Logger.Error("internal error while registering a row; please report it", "line", j.row.Line, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			r = j.row.Result(report.StatusError, fmt.Sprintf("internal error: %v %s", v, unknownNote))
-			r.FinishedAt = p.now()
+			r.FinishedAt = p.cfg.Now()
 			ok = true
 		}
 	}()
@@ -416,7 +412,7 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 			break
 		}
 		if attempts == 0 {
-			start = p.now()
+			start = p.cfg.Now()
 		}
 		attempts++
 		// A request in flight is let finish on a graceful stop: its answer
@@ -445,7 +441,7 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 	r := j.row.Result(v.status, v.message)
 	r.Code = v.code
 	r.Attempts = attempts
-	r.FinishedAt = p.now()
+	r.FinishedAt = p.cfg.Now()
 	r.Duration = r.FinishedAt.Sub(start)
 	return r, true
 }
@@ -511,11 +507,11 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 			p.cfg.OnResult(r)
 		}
 		if p.cfg.Verbose {
-			p.log.Debug("row", "line", r.Line, "username", r.Username, "token_type", r.TokenType, "token_sn", r.TokenSn,
+			p.cfg.Logger.Debug("row", "line", r.Line, "username", r.Username, "token_type", r.TokenType, "token_sn", r.TokenSn,
 				"status", string(r.Status), "code", r.Code, "message", r.Message, "attempts", r.Attempts, "duration_ms", r.Duration.Milliseconds())
 		}
 		if reason := br.observe(r); reason != "" {
-			p.log.Error("circuit breaker open: stopping", "reason", reason)
+			p.cfg.Logger.Error("circuit breaker open: stopping", "reason", reason)
 			stop(&AbortError{Reason: reason})
 		}
 	}

@@ -220,7 +220,7 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	sum.InputSHA256 = rd.SHA256()
 	sum.Finish(time.Now())
 
-	code := exitCode(runErr, sum, res.resume, m)
+	code := exitCode(runErr, sum, res.resume)
 	sum.ExitCode = code
 	var ae *batch.AbortError
 	switch {
@@ -248,11 +248,7 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 		}
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		if errors.As(runErr, &ae) {
-			fmt.Fprintf(stderr, "tokenreg: %v\n", runErr)
-			return code, nil
-		}
-		return code, runErr
+		return code, runErr // run prints it and keeps the code
 	}
 	if code == exitInterrupted {
 		fmt.Fprintf(stderr, "tokenreg: interrupted; the result so far is in %s: run the same command with --resume to finish\n", outPath)
@@ -261,15 +257,14 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 }
 
 // exitCode maps a run's end to SPEC §5's exit codes.
-func exitCode(err error, sum *report.Summary, resumed *batch.Resume, m mode) int {
+func exitCode(err error, sum *report.Summary, resumed *batch.Resume) int {
 	var ae *batch.AbortError
-	var ie *batch.InputError
 	switch {
 	case errors.As(err, &ae):
 		return exitAborted
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &ie), err != nil:
+	case err != nil: // an unusable input, a write or ledger failure
 		return exitUsage
 	}
 	notOK := sum.Rows() - sum.Count(report.StatusOK) - sum.Count(report.StatusSkipped) - sum.Count(report.StatusValid)
