@@ -232,9 +232,10 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			continue
 		}
 		if first, other := dd.check(row.TokenType, row.TokenSn, row.Username, row.Line); first > 0 {
+			// The message is exactly SPEC §5's; a conflict between two users
+			// is a warning on the log (validate's in-file conflicts).
 			msg := fmt.Sprintf("duplicate of line %d", first)
 			if other {
-				msg += fmt.Sprintf(" (there the %s %s is given to another user)", row.TokenType, noun(row.TokenType))
 				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "the same "+row.TokenType.String()+" "+noun(row.TokenType)+" given to two users")
 			}
 			emit(report.StatusSkipped, msg)
