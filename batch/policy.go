@@ -48,23 +48,21 @@ func (b Backoff) Pause(n int, retryAfter time.Duration, u float64) time.Duration
 	return d
 }
 
-// lostNote is appended when a needs-action code most likely met this row's
-// own earlier, unanswered success (SPEC §5).
-const lostNote = " (an earlier attempt's answer was lost; the token is probably registered to this user)"
-
-// unknownNote marks an error row whose request may have reached the server;
-// resume reads it back to carry the uncertainty over.
-const unknownNote = "(outcome unknown: the request may have reached the server)"
-
 // verdict is what one attempt means for its row.
 type verdict struct {
 	final     bool          // the row is decided; if not, another attempt may follow
 	status    report.Status // when final
 	code      string
-	message   string
+	message   string        // without notes: outcome.result adds them
 	wait      time.Duration // server's Retry-After
 	throttled bool          // HTTP 429: slow the pace
-	unknown   bool          // the request may have been applied without an answer
+	// unknown: before final, this attempt may have been applied without an
+	// answer; when final, the row's outcome may be a success nobody saw.
+	unknown bool
+	timeout bool // this attempt ended in a timeout
+	// lost: a needs-action code after an attempt with unknown outcome, which
+	// most likely met the row's own success.
+	lost bool
 }
 
 // judge classifies one attempt's answer. earlierUnknown says an earlier
@@ -78,6 +76,7 @@ func judge(resp client.Response, err error, earlierUnknown bool) verdict {
 				wait:      te.RetryAfter,
 				throttled: te.StatusCode == 429,
 				unknown:   te.MaybeSent && te.StatusCode != 429 && te.StatusCode != 503,
+				timeout:   te.Timeout,
 			}
 		}
 		return verdict{message: err.Error()}
@@ -88,31 +87,29 @@ func judge(resp client.Response, err error, earlierUnknown bool) verdict {
 	case client.Transient:
 		return verdict{code: resp.Code, message: resp.Message}
 	case client.NeedsAction:
-		msg := resp.Message
-		if earlierUnknown {
-			msg += lostNote
-		}
-		return verdict{final: true, status: report.StatusFailed, code: resp.Code, message: msg}
+		return verdict{final: true, status: report.StatusFailed, code: resp.Code, message: resp.Message, unknown: earlierUnknown, lost: earlierUnknown}
 	}
 	return verdict{final: true, status: report.StatusFailed, code: resp.Code, message: resp.Message}
 }
 
 // exhausted turns the last retryable verdict into the row's final outcome
-// once no attempt remains.
+// once no attempt remains. unknown says an attempt may have been applied.
 func exhausted(v verdict, attempts int, unknown bool) verdict {
 	if v.code != "" {
 		// The server answered a transient code every time: that is its verdict.
-		msg := v.message
-		if unknown {
-			msg += " (an earlier attempt's answer was lost; the token may already be registered to this user)"
-		}
-		return verdict{final: true, status: report.StatusFailed, code: v.code, message: msg}
+		return verdict{final: true, status: report.StatusFailed, code: v.code, message: v.message, unknown: unknown}
 	}
 	msg := fmt.Sprintf("no valid answer after %d attempt(s): %s", attempts, v.message)
-	if unknown {
-		msg += " " + unknownNote
+	return verdict{final: true, status: report.StatusError, message: msg, unknown: unknown}
+}
+
+// interrupted is the outcome of a row whose retry was cut short by a stop.
+func interrupted(v verdict, attempts int, unknown bool) verdict {
+	msg := fmt.Sprintf("interrupted after %d attempt(s); last answer: %s", attempts, v.message)
+	if v.code != "" {
+		msg = fmt.Sprintf("interrupted after %d attempt(s); last answer: code %s %s", attempts, v.code, v.message)
 	}
-	return verdict{final: true, status: report.StatusError, message: msg}
+	return verdict{final: true, status: report.StatusError, message: msg, unknown: unknown}
 }
 
 // jitter returns a uniform random number in [0, 1).

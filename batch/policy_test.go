@@ -109,17 +109,17 @@ func TestJudge(t *testing.T) {
 		{name: "needs action 29004", resp: client.Response{Code: "29004", Message: "Phone number had been used"},
 			want: verdict{final: true, status: report.StatusFailed, code: "29004", message: "Phone number had been used"}},
 		{name: "needs action 29004 after an unknown attempt", resp: client.Response{Code: "29004", Message: "Phone number had been used"}, earlierUnknown: true,
-			want: verdict{final: true, status: report.StatusFailed, code: "29004", message: "Phone number had been used (an earlier attempt's answer was lost; the token is probably registered to this user)"}},
+			want: verdict{final: true, status: report.StatusFailed, code: "29004", message: "Phone number had been used", unknown: true, lost: true}},
 		{name: "needs action 29008 after an unknown attempt", resp: client.Response{Code: "29008", Message: "An OTP token already registered to this user"}, earlierUnknown: true,
-			want: verdict{final: true, status: report.StatusFailed, code: "29008", message: "An OTP token already registered to this user" + lostNote}},
+			want: verdict{final: true, status: report.StatusFailed, code: "29008", message: "An OTP token already registered to this user", unknown: true, lost: true}},
 		{name: "needs action 29017 after an unknown attempt", resp: client.Response{Code: "29017", Message: "Invalid token status"}, earlierUnknown: true,
-			want: verdict{final: true, status: report.StatusFailed, code: "29017", message: "Invalid token status" + lostNote}},
+			want: verdict{final: true, status: report.StatusFailed, code: "29017", message: "Invalid token status", unknown: true, lost: true}},
 		{name: "lost answer: may have been applied", err: sent,
 			want: verdict{unknown: true}},
 		{name: "lost answer, wrapped", err: fmt.Errorf("register: %w", sent),
 			want: verdict{unknown: true}},
 		{name: "timeout after sending", err: &client.TransportError{Op: "send", MaybeSent: true, Timeout: true, Err: context.DeadlineExceeded},
-			want: verdict{unknown: true}},
+			want: verdict{unknown: true, timeout: true}},
 		{name: "HTTP 500 may have been applied", err: &client.TransportError{Op: "status", StatusCode: 500, MaybeSent: true},
 			want: verdict{unknown: true}},
 		{name: "connection refused: not sent", err: &client.TransportError{Op: "send", Err: errors.New("connection refused")},
@@ -162,15 +162,18 @@ func TestExhausted(t *testing.T) {
 		{"transient code is the server's verdict",
 			verdict{code: "10004", message: "DB error"}, 5, false,
 			verdict{final: true, status: report.StatusFailed, code: "10004", message: "DB error"}},
+		{"transient code after a lost answer: may be registered",
+			verdict{code: "10004", message: "DB error"}, 5, true,
+			verdict{final: true, status: report.StatusFailed, code: "10004", message: "DB error", unknown: true}},
 		{"transport error",
 			verdict{message: "status: HTTP 503 Service Unavailable"}, 3, false,
 			verdict{final: true, status: report.StatusError, message: "no valid answer after 3 attempt(s): status: HTTP 503 Service Unavailable"}},
 		{"transport error after a lost answer",
 			verdict{message: "read body: connection reset by peer", unknown: true}, 5, true,
-			verdict{final: true, status: report.StatusError, message: "no valid answer after 5 attempt(s): read body: connection reset by peer " + unknownNote}},
+			verdict{final: true, status: report.StatusError, message: "no valid answer after 5 attempt(s): read body: connection reset by peer", unknown: true}},
 		{"429 at the end after an earlier lost answer",
 			verdict{message: "status: HTTP 429 Too Many Requests", throttled: true}, 2, true,
-			verdict{final: true, status: report.StatusError, message: "no valid answer after 2 attempt(s): status: HTTP 429 Too Many Requests " + unknownNote}},
+			verdict{final: true, status: report.StatusError, message: "no valid answer after 2 attempt(s): status: HTTP 429 Too Many Requests", unknown: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,7 +188,51 @@ func TestExhausted(t *testing.T) {
 	}
 }
 
-// TestUnknownNoteSurvivesResume checks the contract between exhausted and
+// TestNotesRoundTrip checks the contract between withNotes, which writes a
+// row's facts into its message, and parseNotes, which reads them back from
+// an earlier result file: every fact survives, and the message is restored.
+func TestNotesRoundTrip(t *testing.T) {
+	for _, st := range []report.Status{report.StatusOK, report.StatusFailed, report.StatusError, report.StatusInvalid, report.StatusSkipped} {
+		for _, unknown := range []bool{false, true} {
+			for _, lost := range []bool{false, true} {
+				if lost && !unknown {
+					continue // lost implies unknown
+				}
+				msg := "Phone number had been used"
+				written := withNotes(st, msg, unknown, lost)
+				base, gotUnknown, gotLost := parseNotes(st, written)
+				// The facts a status can carry: unknown on failed and error
+				// rows, lost on failed rows.
+				wantUnknown := unknown && (st == report.StatusFailed || st == report.StatusError)
+				wantLost := lost && st == report.StatusFailed
+				if base != msg || gotUnknown != wantUnknown || gotLost != wantLost {
+					t.Errorf("%s unknown=%v lost=%v: written %q, read back %q, %v, %v; want %q, %v, %v",
+						st, unknown, lost, written, base, gotUnknown, gotLost, msg, wantUnknown, wantLost)
+				}
+			}
+		}
+	}
+	// The wording an earlier tokenreg wrote is read back too.
+	for _, tt := range []struct {
+		st            report.Status
+		msg           string
+		unknown, lost bool
+	}{
+		{report.StatusError, "no valid answer after 5 attempt(s): read body: EOF (outcome unknown: the request may have reached the server)", true, false},
+		{report.StatusError, "internal error: boom (outcome unknown: the request may have reached the server)", true, false},
+		{report.StatusFailed, "Phone number had been used (an earlier attempt's answer was lost; the token is probably registered to this user)", true, true},
+		{report.StatusFailed, "DB error (an earlier attempt's answer was lost; the token may already be registered to this user)", true, false},
+		{report.StatusError, "no valid answer after 5 attempt(s): send: connection refused", false, false},
+		// A server message that merely mentions the words is not a note.
+		{report.StatusFailed, "outcome unknown: the request may have reached the server", false, false},
+	} {
+		if _, u, l := parseNotes(tt.st, tt.msg); u != tt.unknown || l != tt.lost {
+			t.Errorf("parseNotes(%s, %q) = %v, %v; want %v, %v", tt.st, tt.msg, u, l, tt.unknown, tt.lost)
+		}
+	}
+}
+
+// TestUnknownNoteSurvivesResume checks the contract between the writer and
 // LoadResume: an error row whose request may have been applied is read back
 // as unknown, so that the resumed run's 29004 gets the lost-answer note.
 func TestUnknownNoteSurvivesResume(t *testing.T) {
@@ -198,8 +245,11 @@ func TestUnknownNoteSurvivesResume(t *testing.T) {
 	lost := exhausted(verdict{message: "read body: EOF", unknown: true}, 5, true)
 	refused := exhausted(verdict{message: "send: connection refused"}, 5, false)
 	row3 := withLine(row, 3)
-	for _, r := range []report.Result{row.Result(lost.status, lost.message), row3.Result(refused.status, refused.message)} {
-		if err := w.Write(r); err != nil {
+	for _, o := range []outcome{
+		{Result: row.Result(lost.status, lost.message), unknown: lost.unknown},
+		{Result: row3.Result(refused.status, refused.message), unknown: refused.unknown},
+	} {
+		if err := w.Write(o.result()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -223,8 +273,9 @@ func TestUnknownNoteSurvivesResume(t *testing.T) {
 			t.Errorf("line %d: final, unknown = %v, %v; want false, %v", tt.line, p.final, p.unknown, tt.unknown)
 		}
 		v := judge(client.Response{Code: "29004", Message: "Phone number had been used"}, nil, p.unknown)
-		if got := strings.HasSuffix(v.message, lostNote); got != tt.unknown {
-			t.Errorf("line %d: resumed 29004 message %q, want the lost-answer note: %v", tt.line, v.message, tt.unknown)
+		o := outcome{Result: r.Result(v.status, v.message), unknown: v.unknown, lost: v.lost}
+		if got := strings.HasSuffix(o.result().Message, lostNote); got != tt.unknown {
+			t.Errorf("line %d: resumed 29004 message %q, want the lost-answer note: %v", tt.line, o.result().Message, tt.unknown)
 		}
 	}
 }

@@ -5,55 +5,72 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"strings"
+	"slices"
 
 	"github.com/tokenreg/tokenreg/report"
 )
 
-// Resume is what an earlier result file says about each input line.
+// Resume is what an earlier result file says about each input line, for a
+// run that continues it (--resume). Build it with LoadResume.
 type Resume struct {
 	lines map[int]prior
 	seed  maphash.Seed
 	// Rows is the number of rows read from the earlier result.
 	Rows int
-	// Final is the number of those rows that will not be sent again.
+	// Final is the number of those rows that will not be sent again (every
+	// status but error): the resumed run keeps them as they are.
 	Final int
 	// NotOK is the number of final rows that failed or were invalid: they
 	// keep the run's exit code at 1.
 	NotOK int
+	// MaxLine is the highest input line the earlier result has a row for.
+	MaxLine int
 }
 
 type prior struct {
 	ident   uint64
 	final   bool
-	unknown bool // an error row whose request may have been applied
+	unknown bool // a row whose request may have been applied unanswered
+	seen    bool // the input has a row on this line
 }
 
-func (r *Resume) ident(username, sn string) uint64 {
+// ident hashes what a result row says about its input row: a resumed line
+// must name the same username, tokenSn and tokenType.
+func (r *Resume) ident(username, sn, typ string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(r.seed)
-	h.WriteString(displayField(username))
+	h.WriteString(username)
 	h.WriteByte(0)
-	h.WriteString(displayField(sn))
+	h.WriteString(sn)
+	h.WriteByte(0)
+	h.WriteString(typ)
 	return h.Sum64()
 }
 
-// LoadResume reads an earlier result file. It returns the index of its rows
-// and the byte length of the file's good prefix: a torn last line (a crash
-// mid-write) lies beyond it, and the caller truncates the file there before
-// appending.
-func LoadResume(name string, f io.Reader) (*Resume, int64, bool, error) {
+// ErrTwoRows is wrapped when a result file has more than one row for an
+// input line (older versions of tokenreg wrote such files on --resume).
+var ErrTwoRows = errors.New("two result rows for one line")
+
+// LoadResume reads an earlier result file f (named name in errors) and
+// returns:
+//   - the index of its rows by input line (a *Resume);
+//   - good, the byte length of the file's good prefix: a torn last line (a
+//     crash mid-write) lies beyond it and must not be kept;
+//   - torn, whether there was such a line.
+//
+// A file with two rows for one line is refused with an error wrapping
+// ErrTwoRows; any other malformed row is an error too.
+func LoadResume(name string, f io.Reader) (rs *Resume, good int64, torn bool, err error) {
 	r := &Resume{lines: make(map[int]prior), seed: maphash.MakeSeed()}
-	good, torn, err := report.Recover(f, func(res report.Result) error {
+	good, torn, err = report.Recover(f, func(res report.Result) error {
 		if _, dup := r.lines[res.Line]; dup {
-			return fmt.Errorf("line %d has two result rows", res.Line)
+			return fmt.Errorf("%w: line %d has two rows", ErrTwoRows, res.Line)
 		}
-		p := prior{ident: r.ident(res.Username, res.TokenSn), final: res.Status.Final()}
-		if res.Status == report.StatusError && strings.Contains(res.Message, unknownNote) {
-			p.unknown = true
-		}
+		_, unknown, _ := parseNotes(res.Status, res.Message)
+		p := prior{ident: r.ident(res.Username, res.TokenSn, res.TokenType), final: res.Status.Final(), unknown: unknown}
 		r.lines[res.Line] = p
 		r.Rows++
+		r.MaxLine = max(r.MaxLine, res.Line)
 		if p.final {
 			r.Final++
 		}
@@ -72,6 +89,9 @@ func LoadResume(name string, f io.Reader) (*Resume, int64, bool, error) {
 // another input.
 var ErrResumeMismatch = errors.New("the result file does not belong to this input")
 
+// check looks the row's line up in the earlier result: the prior row, if
+// any, after checking that it names the row's username, tokenSn and
+// tokenType.
 func (r *Resume) check(row *Row) (prior, bool, error) {
 	if r == nil {
 		return prior{}, false, nil
@@ -80,8 +100,75 @@ func (r *Resume) check(row *Row) (prior, bool, error) {
 	if !ok {
 		return prior{}, false, nil
 	}
-	if p.ident != r.ident(row.Username, row.TokenSn) {
-		return prior{}, false, fmt.Errorf("%w: its row for line %d names another username or tokenSn than the input; resume with the input it was made from, or use --force to start over", ErrResumeMismatch, row.Line)
+	res := row.Result("", "")
+	if p.ident != r.ident(res.Username, res.TokenSn, res.TokenType) {
+		return prior{}, false, fmt.Errorf("%w: its row for line %d names another username, tokenSn or tokenType than the input's (%s, %s, %s); resume with the input it was made from, or use --force to start over",
+			ErrResumeMismatch, row.Line, res.Username, res.TokenSn, res.TokenType)
+	}
+	if !p.seen {
+		p.seen = true
+		r.lines[row.Line] = p
 	}
 	return p, true, nil
+}
+
+// complete is called at the end of the input, whose last row is on line
+// last, after matched rows were found in the earlier result: every row of
+// the earlier result must belong to a row of the input.
+func (r *Resume) complete(matched, last int) error {
+	if r == nil || matched >= r.Rows {
+		return nil
+	}
+	var stray []int
+	for line, p := range r.lines {
+		if !p.seen {
+			stray = append(stray, line)
+		}
+	}
+	slices.Sort(stray)
+	if len(stray) == 0 {
+		return nil
+	}
+	if stray[len(stray)-1] > last {
+		return fmt.Errorf("%w: it has rows for lines up to %d, but the input's last row is on line %d (was the input cut short?); resume with the input it was made from, or use --force to start over",
+			ErrResumeMismatch, stray[len(stray)-1], last)
+	}
+	return fmt.Errorf("%w: it has a row for line %d, where the input has no row (was the input edited?); resume with the input it was made from, or use --force to start over",
+		ErrResumeMismatch, stray[0])
+}
+
+// Verify reads the whole input from rd and checks it against the earlier
+// result, as the run will: every row the result has must name the same
+// username, tokenSn and tokenType as the input's row on its line, and no
+// row may lie past the input's end. Call it before the result is changed
+// or anything is sent; rd is then used up.
+func (r *Resume) Verify(rd *Reader) error {
+	matched, last := 0, 0
+	for {
+		row, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		last = row.Line
+		_, ok, err := r.check(&row)
+		if err != nil {
+			return &InputError{Name: rd.name, Line: row.Line, Err: err}
+		}
+		if ok {
+			matched++
+		}
+	}
+	if err := r.complete(matched, last); err != nil {
+		return &InputError{Name: rd.name, Err: err}
+	}
+	// The run checks again as it reads (an input that is not a regular
+	// file cannot be verified first).
+	for line, p := range r.lines {
+		p.seen = false
+		r.lines[line] = p
+	}
+	return nil
 }

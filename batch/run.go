@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -35,9 +34,11 @@ type Ledger interface {
 	// (it crashed between the request and the record).
 	Intent(ctx context.Context, username string, t client.TokenType, tokenSn string) (earlier bool, err error)
 	// Record stores a success durably before its result row is written,
-	// and drops the intent.
-	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error
-	// Forget drops the intent of a registration the server refused.
+	// and drops the intent. lost says the success was not seen: the row
+	// met its own earlier, unanswered success (SPEC §5a).
+	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error
+	// Forget drops the intent of a registration the server refused, or
+	// that was never sent.
 	Forget(ctx context.Context, username string, t client.TokenType, tokenSn string) error
 }
 
@@ -95,6 +96,10 @@ type Outcome struct {
 	// Unsent is the number of rows read but left undecided because the run
 	// stopped early (interrupt or abort); --resume sends them.
 	Unsent int
+	// Unsaved are the rows that were sent and answered but could not be
+	// recorded or written after a write or ledger failure: the caller must
+	// show them, or their answers are lost.
+	Unsaved []report.Result
 }
 
 type job struct {
@@ -107,7 +112,7 @@ type pipeline struct {
 	pace    *pacer
 	out     *report.Writer
 	sum     *report.Summary
-	results chan report.Result
+	results chan outcome
 }
 
 // Run reads every row from rd and writes exactly one result per decided row
@@ -142,7 +147,7 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		sum:  sum,
 		// Unbuffered: an answered row waits in its worker, not in a queue,
 		// so a crash loses no more than the rows in flight (SPEC §5).
-		results: make(chan report.Result),
+		results: make(chan outcome),
 	}
 
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -151,8 +156,13 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	// The writer drains results until the producers are done, whatever
 	// happens: a producer never blocks on it, and every decided row is
 	// written even while the run is stopping.
+	var unsaved []report.Result
 	written := make(chan error, 1)
-	go func() { written <- p.write(stop) }()
+	go func() {
+		var err error
+		unsaved, err = p.write(stop)
+		written <- err
+	}()
 
 	paceCtx, stopPace := context.WithCancel(runCtx)
 	paced := make(chan struct{})
@@ -171,7 +181,7 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	close(p.results)
 	werr := <-written
 
-	o := Outcome{Unsent: int(unsent.Load())}
+	o := Outcome{Unsent: int(unsent.Load()), Unsaved: unsaved}
 	if werr != nil {
 		return o, werr
 	}
@@ -195,70 +205,65 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 
 // read validates the rows in file order and hands the sendable ones to the
 // workers through the scheduler; the others go straight to the writer. It
-// owns jobs.
+// owns jobs. What happens to each row is decide's choice.
 func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs chan<- job) error {
 	defer close(jobs)
 	dd := newDedup(p.cfg.Rows)
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
+	matched := 0  // lines of the earlier result met in the input
+	lastLine := 0 // the last row's line
 	for ctx.Err() == nil {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
+			if err := p.cfg.Resume.complete(matched, lastLine); err != nil {
+				return &InputError{Name: rd.name, Err: err}
+			}
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if p.cfg.Select != nil && !p.cfg.Select(&row) {
-			continue
-		}
+		lastLine = row.Line
 		prior, resumed, err := p.cfg.Resume.check(&row)
 		if err != nil {
 			return &InputError{Name: rd.name, Line: row.Line, Err: err}
 		}
-		emit := func(st report.Status, msg string) {
-			if resumed && prior.final {
-				return // decided by the earlier run
+		if resumed {
+			matched++
+		}
+		if p.cfg.Select != nil && !p.cfg.Select(&row) {
+			continue
+		}
+		f := facts{
+			resumed: resumed, prior: prior,
+			owned:  p.cfg.Shard.Owns(row.Username),
+			ledger: p.cfg.Ledger != nil, dryRun: p.cfg.DryRun, shard: p.cfg.Shard,
+		}
+		if row.Problem == "" {
+			// The index sees every valid row, whatever its shard or earlier
+			// result, so that a duplicate is found wherever its first is.
+			var other bool
+			f.dupOf, other = dd.check(row.TokenType, row.TokenSn, row.Username, row.Line)
+			if f.dupOf > 0 && other && f.owned && !(resumed && prior.final) {
+				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", f.dupOf, "username", row.Username, "problem", "the same "+row.TokenType.String()+" "+noun(row.TokenType)+" given to two users")
 			}
-			r := row.Result(st, msg)
-			r.FinishedAt = p.cfg.Now()
-			p.results <- r
 		}
-		if row.Problem != "" {
-			emit(report.StatusInvalid, row.Problem)
-			continue
-		}
-		if first, other := dd.check(row.TokenType, row.TokenSn, row.Username, row.Line); first > 0 {
-			// The message is exactly SPEC §5's; a conflict between two users
-			// is a warning on the log (validate's in-file conflicts).
-			msg := fmt.Sprintf("duplicate of line %d", first)
-			if other {
-				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "the same "+row.TokenType.String()+" "+noun(row.TokenType)+" given to two users")
-			}
-			emit(report.StatusSkipped, msg)
-			continue
-		}
-		if resumed && prior.final {
-			continue
-		}
-		if !p.cfg.Shard.Owns(row.Username) {
-			emit(report.StatusSkipped, fmt.Sprintf("another shard's row (this is shard %s)", p.cfg.Shard))
-			continue
-		}
-		if p.cfg.Ledger != nil {
-			at, found, err := p.cfg.Ledger.Lookup(ctx, row.Username, row.TokenType, row.TokenSn)
+		d := decide(&row, f)
+		if d.act == lookup {
+			f.at, f.inLedger, err = p.cfg.Ledger.Lookup(ctx, row.Username, row.TokenType, row.TokenSn)
 			if err != nil {
 				return fmt.Errorf("ledger: %w", err)
 			}
-			if found {
-				emit(report.StatusSkipped, fmt.Sprintf("registered on %s (ledger)", at.UTC().Format("2006-01-02 15:04:05Z")))
-				continue
-			}
+			f.checked = true
+			d = decide(&row, f)
 		}
-		if p.cfg.DryRun {
-			msg := ""
-			if row.TokenType == client.OTP {
+		switch d.act {
+		case drop:
+		case emit:
+			msg := d.message
+			if d.status == report.StatusValid && row.TokenType == client.OTP {
 				if otpUsers == nil {
 					otpUsers = make(map[uint64]uint32)
 				}
@@ -270,51 +275,61 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 					otpUsers[k] = uint32(row.Line)
 				}
 			}
-			emit(report.StatusValid, msg)
-			continue
-		}
-		// An error row of an earlier result (retry) may say its request
-		// reached the server without an answer.
-		unknown := prior.unknown || (row.Status == string(report.StatusError) && strings.Contains(row.Message, unknownNote))
-		if !sc.submit(ctx, jobs, job{row: row, unknown: unknown}) {
-			return nil
+			o := outcome{Result: row.Result(d.status, msg), tokenType: row.TokenType}
+			o.FinishedAt = p.cfg.Now()
+			p.results <- o
+		case send:
+			// An error row of an earlier result (--resume, or retry's
+			// input) may say its request reached the server unanswered.
+			_, retryUnknown, _ := parseNotes(report.Status(row.Status), row.Message)
+			if !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown}) {
+				return nil
+			}
 		}
 	}
 	return nil
 }
 
-func noun(t client.TokenType) string {
-	if t == client.SMS {
-		return "number"
-	}
-	return "serial"
-}
-
 // write owns the result writer, the summary and the circuit breaker. It
 // drains results until the channel closes, even after a failure, so that no
-// producer ever blocks on it.
-func (p *pipeline) write(stop context.CancelCauseFunc) error {
-	var werr error
+// producer ever blocks on it. After a failure to record or write, the rows
+// that were sent are kept in unsaved: their answers must not be lost.
+func (p *pipeline) write(stop context.CancelCauseFunc) (unsaved []report.Result, werr error) {
 	br := newBreaker(p.cfg.AbortAfter)
-	for r := range p.results {
+	for o := range p.results {
+		r := o.result()
 		if werr != nil {
+			if o.sent() {
+				unsaved = append(unsaved, r)
+			}
 			continue
 		}
-		sent := p.cfg.Ledger != nil && r.Attempts > 0
-		if sent && r.Status == report.StatusOK {
-			if err := p.record(r); err != nil {
-				werr = fmt.Errorf("ledger: %w", err)
-				stop(werr)
+		fail := func(err error) {
+			werr = err
+			if o.sent() {
+				unsaved = append(unsaved, r)
+			}
+			stop(werr)
+		}
+		ledger := p.cfg.Ledger != nil && o.sent()
+		if ledger && (o.Status == report.StatusOK || o.lost) {
+			// Stored before the row is written (SPEC §5a), so that no
+			// later run sends it again. The run's context may be
+			// cancelled by now; the ledger must still learn the outcome.
+			if err := p.cfg.Ledger.Record(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost); err != nil {
+				fail(fmt.Errorf("ledger: %w", err))
 				continue
 			}
 		}
 		if err := p.out.Write(r); err != nil {
-			werr = fmt.Errorf("write result: %w", err)
-			stop(werr)
+			fail(fmt.Errorf("write result: %w", err))
 			continue
 		}
-		if sent && r.Status != report.StatusOK {
-			if err := p.forget(r); err != nil {
+		if ledger && o.Status != report.StatusOK && !o.lost && !o.unknown {
+			// The server refused it: drop the intent, once its row is
+			// written (until then a crash must leave it for the next run).
+			// A row whose request may have been applied keeps its intent.
+			if err := p.cfg.Ledger.Forget(context.Background(), o.Username, o.tokenType, o.TokenSn); err != nil {
 				werr = fmt.Errorf("ledger: %w", err)
 				stop(werr)
 				continue
@@ -328,29 +343,10 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 			p.cfg.Logger.Debug("row", "line", r.Line, "username", r.Username, "token_type", r.TokenType, "token_sn", r.TokenSn,
 				"status", string(r.Status), "code", r.Code, "message", r.Message, "attempts", r.Attempts, "duration_ms", r.Duration.Milliseconds())
 		}
-		if reason := br.observe(r); reason != "" {
+		if reason := br.observe(&o); reason != "" {
 			p.cfg.Logger.Error("circuit breaker open: stopping", "reason", reason)
 			stop(&AbortError{Reason: reason})
 		}
 	}
-	return werr
-}
-
-// record stores a success in the ledger before its result row is written
-// (SPEC §5a), so that no later run sends it again. The run's context may be
-// cancelled by now; the ledger must still learn the outcome.
-func (p *pipeline) record(r report.Result) error {
-	tt, _ := client.ParseTokenType(r.TokenType)
-	return p.cfg.Ledger.Record(context.Background(), r.Username, tt, r.TokenSn, r.FinishedAt)
-}
-
-// forget drops the intent of a row the server refused, once its result row
-// is written: until then a crash must leave the intent for the next run to
-// see. An error row whose request may have been applied keeps its intent.
-func (p *pipeline) forget(r report.Result) error {
-	if r.Status == report.StatusError && strings.Contains(r.Message, unknownNote) {
-		return nil
-	}
-	tt, _ := client.ParseTokenType(r.TokenType)
-	return p.cfg.Ledger.Forget(context.Background(), r.Username, tt, r.TokenSn)
+	return unsaved, werr
 }

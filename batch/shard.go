@@ -26,10 +26,15 @@ func ParseShard(s string) (Shard, error) {
 }
 
 // Owns reports whether the username belongs to this shard. The hash is
-// FNV-1a of the lower-cased username, the same on every machine.
+// FNV-1a of the lower-cased username, the same on every machine. Every row
+// belongs to exactly one shard: a row without a username (an invalid one)
+// to shard 0.
 func (s Shard) Owns(username string) bool {
 	if s.N <= 1 {
 		return true
+	}
+	if username == "" {
+		return s.K == 0
 	}
 	h := fnv.New64a()
 	h.Write([]byte(strings.ToLower(username)))

@@ -17,18 +17,29 @@ import (
 func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, unsent *atomic.Int64) error {
 	for j := range jobs {
 		for ok := true; ok; j, ok = sc.next(userKey(j.row.Username)) {
+			newIntent := false
 			if p.cfg.Ledger != nil && ctx.Err() == nil {
 				earlier, err := p.cfg.Ledger.Intent(ctx, j.row.Username, j.row.TokenType, j.row.TokenSn)
 				if err != nil {
 					return fmt.Errorf("ledger: %w", err)
 				}
 				j.unknown = j.unknown || earlier
+				newIntent = !earlier
 			}
-			if r, sent := p.registerSafely(ctx, j); sent {
-				p.results <- r
-			} else {
+			o, sent := p.registerSafely(ctx, j)
+			if !sent {
 				unsent.Add(1)
+				if newIntent {
+					// Never sent: the intent this worker noted must not make a
+					// later run take a genuine conflict for a lost success.
+					if err := p.cfg.Ledger.Forget(context.WithoutCancel(ctx), j.row.Username, j.row.TokenType, j.row.TokenSn); err != nil {
+						return fmt.Errorf("ledger: %w", err)
+					}
+				}
+				continue
 			}
+			o.newIntent = newIntent
+			p.results <- o
 		}
 	}
 	return nil
@@ -37,12 +48,12 @@ func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, uns
 // registerSafely is register with a panic turned into the row's error
 // result: a bug met by one row must not take the run, and the result rows
 // of the others, down with it.
-func (p *pipeline) registerSafely(ctx context.Context, j job) (r report.Result, ok bool) {
+func (p *pipeline) registerSafely(ctx context.Context, j job) (o outcome, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			p.cfg.Logger.Error("internal error while registering a row; please report it", "line", j.row.Line, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			r = j.row.Result(report.StatusError, fmt.Sprintf("internal error: %v %s", v, unknownNote))
-			r.FinishedAt = p.cfg.Now()
+			o = outcome{Result: j.row.Result(report.StatusError, fmt.Sprintf("internal error: %v", v)), tokenType: j.row.TokenType, unknown: true}
+			o.FinishedAt = p.cfg.Now()
 			ok = true
 		}
 	}()
@@ -51,16 +62,17 @@ func (p *pipeline) registerSafely(ctx context.Context, j job) (r report.Result, 
 
 // register takes a row through its attempts. It returns false when the run
 // stopped before the row's first request: such a row gets no result.
-func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
+func (p *pipeline) register(ctx context.Context, j job) (outcome, bool) {
 	reg := client.Registration{Username: j.row.Username, TokenSn: j.row.TokenSn, TokenType: j.row.TokenType}
 	unknown := j.unknown
+	timedOut := true // every attempt so far ended in a timeout
 	var start time.Time
 	var v verdict
 	attempts := 0
 	for {
 		if err := p.pace.Wait(ctx); err != nil {
 			if attempts == 0 {
-				return report.Result{}, false
+				return outcome{}, false
 			}
 			v = interrupted(v, attempts, unknown)
 			break
@@ -73,7 +85,11 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 		// must reach the result file. The Registrar's own timeout bounds it.
 		resp, err := p.cfg.Registrar.Register(context.WithoutCancel(ctx), reg)
 		v = judge(resp, err, unknown)
+		// Once an attempt may have been applied, the row's outcome stays
+		// unknown whatever later attempts answer (a 503, a 429), until a
+		// verdict settles it.
 		unknown = unknown || v.unknown
+		timedOut = timedOut && v.timeout
 		if v.throttled {
 			p.pace.Throttled()
 		} else if err == nil {
@@ -92,24 +108,18 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 			break
 		}
 	}
-	r := j.row.Result(v.status, v.message)
-	r.Code = v.code
-	r.Attempts = attempts
-	r.FinishedAt = p.cfg.Now()
-	r.Duration = r.FinishedAt.Sub(start)
-	return r, true
-}
-
-// interrupted is the outcome of a row whose retry was cut short by a stop.
-func interrupted(v verdict, attempts int, unknown bool) verdict {
-	msg := fmt.Sprintf("interrupted after %d attempt(s); last answer: %s", attempts, v.message)
-	if v.code != "" {
-		msg = fmt.Sprintf("interrupted after %d attempt(s); last answer: code %s %s", attempts, v.code, v.message)
+	o := outcome{
+		Result:    j.row.Result(v.status, v.message),
+		tokenType: j.row.TokenType,
+		unknown:   v.unknown,
+		lost:      v.lost,
+		timedOut:  timedOut && v.status == report.StatusError,
 	}
-	if unknown {
-		msg += " " + unknownNote
-	}
-	return verdict{final: true, status: report.StatusError, message: msg}
+	o.Code = v.code
+	o.Attempts = attempts
+	o.FinishedAt = p.cfg.Now()
+	o.Duration = o.FinishedAt.Sub(start)
+	return o, true
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

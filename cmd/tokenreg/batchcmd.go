@@ -173,11 +173,26 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	if outPath == "" {
 		outPath = defaultOut(m, input)
 	}
-	res, err := openResult(outPath, stdout, f.resume, f.force)
+	var verify func(*batch.Resume) error
+	seeker, seekable := in.(io.ReadSeeker)
+	if total >= 0 && seekable {
+		verify = func(rs *batch.Resume) error { return verifyResume(rs, seeker, name, m == modeRetry) }
+	}
+	res, err := openResult(outPath, stdout, f.resume, f.force, verify)
 	if err != nil {
 		return exitUsage, err
 	}
 	defer res.close()
+	if res.resume != nil && verify != nil {
+		// verify may have read the input again: start the run's reader
+		// afresh.
+		if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+			return exitUsage, usagef("input: %v", err)
+		}
+		if rd, err = batch.NewReader(name, in, batch.ReaderOptions{Unescape: m == modeRetry}); err != nil {
+			return exitUsage, err
+		}
+	}
 	cfg.Rows = int(total)
 	if env.getenv("GOMEMLIMIT") == "" && total > 0 {
 		// The duplicate index is the one thing that grows with the input
@@ -203,7 +218,7 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 			return exitUsage, err
 		}
 		defer lg.Close()
-		cfg.Ledger = lg
+		cfg.Ledger = ledgerCompat{lg}
 	}
 
 	start := time.Now()
@@ -214,6 +229,13 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	cfg.OnResult = prog.Add
 	outcome, runErr := batch.Run(ctx, rd, res.w, sum, cfg)
 	prog.Finish()
+	if len(outcome.Unsaved) > 0 {
+		// The file ends where its last whole row ends, so that the rows
+		// shown below can be appended to it.
+		if err := res.cut(); err != nil {
+			logger.Error("cut the result back to its last whole row", "result", outPath, "err", err)
+		}
+	}
 	if err := res.finish(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -235,6 +257,9 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	if err := sum.WriteText(stderr); err != nil {
 		logger.Warn("write summary", "err", err)
 	}
+	if len(outcome.Unsaved) > 0 {
+		writeUnsaved(stderr, outPath, outcome.Unsaved, cfg.Ledger != nil)
+	}
 	if f.summary != "" {
 		if data, err := sum.JSON(); err != nil {
 			logger.Error("summary", "err", err)
@@ -254,6 +279,41 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 		fmt.Fprintf(stderr, "tokenreg: interrupted; the result so far is in %s: run the same command with --resume to finish\n", outPath)
 	}
 	return code, nil
+}
+
+// verifyResume checks the earlier result against the whole input before
+// the result is changed or anything sent, then rewinds the input.
+func verifyResume(rs *batch.Resume, in io.ReadSeeker, name string, unescape bool) error {
+	if _, err := in.Seek(0, io.SeekStart); err != nil {
+		return usagef("input: %v", err)
+	}
+	rd, err := batch.NewReader(name, in, batch.ReaderOptions{Unescape: unescape})
+	if err != nil {
+		return err
+	}
+	return rs.Verify(rd)
+}
+
+// unsavedBanner starts the rows a run could not write to its result.
+const unsavedBanner = "----- BEGIN UNSAVED RESULT ROWS -----"
+const unsavedEnd = "----- END UNSAVED RESULT ROWS -----"
+
+// writeUnsaved shows the answered rows that a write or ledger failure kept
+// out of the result, as result CSV under a banner that says what to do.
+func writeUnsaved(w io.Writer, outPath string, rows []report.Result, ledger bool) {
+	fmt.Fprintf(w, "\ntokenreg: %d answered row(s) could not be written to %s; their answers are below, as result CSV.\n", len(rows), outPath)
+	fmt.Fprintf(w, "tokenreg: after fixing the cause (a full disk?), append the rows between the markers to %s, then run the same command with --resume: it will not send them again.\n", outPath)
+	if ledger {
+		fmt.Fprintln(w, "tokenreg: (the ledger holds those that succeeded: --ledger skips them even if you do not append them)")
+	}
+	fmt.Fprintf(w, "tokenreg: for instance: sed -n '/^%s$/,/^%s$/p' LOGFILE | sed '1,2d;$d' >> %s\n", unsavedBanner, unsavedEnd, outPath)
+	fmt.Fprintln(w, unsavedBanner)
+	cw := report.NewWriter(w)
+	cw.WriteHeader()
+	for _, r := range rows {
+		cw.Write(r)
+	}
+	fmt.Fprintln(w, unsavedEnd)
 }
 
 // exitCode maps a run's end to SPEC §5's exit codes.

@@ -21,12 +21,15 @@ func main() {
 	// One channel for the whole run, so that no second signal is lost
 	// between the first and a new registration.
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed SSH session must stop the run as gracefully as
+	// Ctrl-C, not kill it in the middle of its rows.
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		// The first signal stops the run gracefully; a second one ends it
 		// at once. Each result row reaches the OS in one write, so the file
 		// is valid up to its last complete row.
-		<-sigs
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "tokenreg: %v: stopping after the rows in flight (a second signal exits at once)\n", sig)
 		cancel()
 		<-sigs
 		fmt.Fprintln(os.Stderr, "tokenreg: second interrupt: exiting now; run again with --resume to finish")

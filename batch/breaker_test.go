@@ -1,0 +1,76 @@
+package batch
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tokenreg/tokenreg/report"
+)
+
+func TestBreakerObserve(t *testing.T) {
+	ok := outcome{Result: report.Result{Status: report.StatusOK, Code: "0", Attempts: 1}}
+	badCreds := outcome{Result: report.Result{Status: report.StatusFailed, Code: "10002", Message: "Invalid cenToken", Attempts: 1}}
+	phoneUsed := outcome{Result: report.Result{Status: report.StatusFailed, Code: "29004", Attempts: 1}}
+	lostPhone := outcome{Result: report.Result{Status: report.StatusFailed, Code: "29004", Attempts: 2}, unknown: true, lost: true}
+	userGone := outcome{Result: report.Result{Status: report.StatusFailed, Code: "22002", Attempts: 1}}
+	refusedRow := outcome{Result: report.Result{Status: report.StatusError, Message: "no valid answer after 5 attempt(s): send: connection refused", Attempts: 5}}
+	slowRow := outcome{Result: report.Result{Status: report.StatusError, Message: "no valid answer after 5 attempt(s): send: timeout", Attempts: 5}, unknown: true, timedOut: true}
+	invalid := outcome{Result: report.Result{Status: report.StatusInvalid}}
+	repeat := func(o outcome, n int) []outcome {
+		out := make([]outcome, n)
+		for i := range out {
+			out[i] = o
+		}
+		return out
+	}
+	cat := func(parts ...[]outcome) []outcome {
+		var out []outcome
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		n      int
+		rows   []outcome
+		tripAt int    // index of the row that trips it; -1 = never
+		reason string // part of the reason
+	}{
+		{"first 20 with one code", 20, repeat(badCreds, 25), 19, "code 10002"},
+		{"19 then an ok", 20, cat(repeat(badCreds, 19), []outcome{ok}, repeat(badCreds, 30)), -1, ""},
+		{"two codes", 20, cat(repeat(badCreds, 10), repeat(userGone, 15)), -1, ""},
+		{"needs-action codes never count", 20, repeat(phoneUsed, 40), -1, ""},
+		{"lost-answer rows are not watched", 20, cat(repeat(lostPhone, 5), repeat(badCreds, 20)), 24, "code 10002"},
+		{"unsent rows are not watched", 20, cat(repeat(invalid, 30), repeat(badCreds, 20)), 49, "code 10002"},
+		{"50 errors in a row", 20, cat([]outcome{ok}, repeat(refusedRow, 60)), 50, "50 rows in a row ended in error"},
+		{"49 errors then an answer", 20, cat([]outcome{ok}, repeat(refusedRow, 49), []outcome{ok}, repeat(refusedRow, 49)), -1, ""},
+		{"3 timed-out rows in a row", 20, cat([]outcome{ok}, repeat(slowRow, 5)), 3, "3 rows in a row got no answer within the request timeout"},
+		{"timeouts broken by another error", 20, cat(repeat(slowRow, 2), []outcome{refusedRow}, repeat(slowRow, 2), []outcome{ok}, repeat(slowRow, 2)), -1, ""},
+		{"timeouts broken by an answer", 20, cat(repeat(slowRow, 2), []outcome{phoneUsed}, repeat(slowRow, 2)), -1, ""},
+		{"small --abort-after: fewer timeouts", 2, repeat(slowRow, 3), 1, "2 rows in a row"},
+		{"disabled", 0, cat(repeat(badCreds, 30), repeat(slowRow, 60)), -1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBreaker(tt.n)
+			got := -1
+			for i := range tt.rows {
+				reason := b.observe(&tt.rows[i])
+				if reason == "" {
+					continue
+				}
+				if got >= 0 {
+					t.Fatalf("tripped twice: at %d and %d", got, i)
+				}
+				got = i
+				if !strings.Contains(reason, tt.reason) {
+					t.Errorf("reason %q, want it to say %q", reason, tt.reason)
+				}
+			}
+			if got != tt.tripAt {
+				t.Errorf("tripped at row %d, want %d", got, tt.tripAt)
+			}
+		})
+	}
+}
