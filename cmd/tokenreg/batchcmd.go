@@ -161,6 +161,11 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 		return exitUsage, err
 	}
 	defer in.Close()
+	if m == modeRetry {
+		if err := oneRowPerLine(in, name); err != nil {
+			return exitUsage, err
+		}
+	}
 	rd, err := batch.NewReader(name, in, batch.ReaderOptions{Unescape: m == modeRetry})
 	if err != nil {
 		return exitUsage, err
@@ -279,6 +284,49 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 		fmt.Fprintf(stderr, "tokenreg: interrupted; the result so far is in %s: run the same command with --resume to finish\n", outPath)
 	}
 	return code, nil
+}
+
+// oneRowPerLine refuses a result file (retry's input) with two rows for one
+// input line: retrying the older one would send a row whose line already
+// has a later outcome. It rewinds in; an input that cannot be rewound is
+// not checked.
+func oneRowPerLine(in io.Reader, name string) error {
+	s, ok := in.(io.ReadSeeker)
+	if !ok {
+		return nil
+	}
+	rr, err := report.NewReader(s)
+	if err != nil {
+		return nil // the input reader says what is wrong
+	}
+	var seen []uint64 // a bit per line
+	for {
+		r, err := rr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if _, bad := errors.AsType[*report.RowError](err); bad {
+			continue // the run reports it as an invalid row
+		}
+		if err != nil {
+			return usagef("read %s: %v", name, err)
+		}
+		if r.Line > 1<<28 {
+			continue // past any real input; the bit set stays under 32 MiB
+		}
+		w := r.Line / 64
+		if w >= len(seen) {
+			seen = append(seen, make([]uint64, w+1-len(seen))...)
+		}
+		if seen[w]&(1<<(r.Line%64)) != 0 {
+			return usagef("%s has two result rows for line %d: an older tokenreg wrote a second row for a line it tried again on --resume; keep only the last row of each line (`tokenreg repair %s` does that), then retry", name, r.Line, name)
+		}
+		seen[w] |= 1 << (r.Line % 64)
+	}
+	if _, err := s.Seek(0, io.SeekStart); err != nil {
+		return usagef("input: %v", err)
+	}
+	return nil
 }
 
 // verifyResume checks the earlier result against the whole input before

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/tokenreg/tokenreg/internal/safefile"
+	"github.com/tokenreg/tokenreg/report"
+)
+
+const repairUsage = `Usage: tokenreg repair RESULT.csv
+
+Rewrites a result file that has more than one row for an input line (older
+versions of tokenreg wrote one on --resume for every line they tried again),
+keeping the last row of each line: rows are written in completion order, so
+the last one is the line's latest outcome. A torn last line (a crash in the
+middle of a write) is dropped too. The file is replaced atomically, under the
+same lock a run takes. --resume and retry accept the repaired file.
+
+`
+
+// runRepair is `tokenreg repair RESULT.csv`.
+func runRepair(ctx context.Context, args []string, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("tokenreg repair", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, repairUsage); fs.PrintDefaults() }
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitUsage, usagef("repair takes one result file, got %d arguments", len(pos))
+	}
+	path := pos[0]
+	if st, err := os.Lstat(path); err == nil && st.IsDir() {
+		return exitUsage, usagef("%s is a directory, not a result file", path)
+	}
+	lock, err := lockResult(path)
+	if err != nil {
+		return exitUsage, err
+	}
+	defer lock.Unlock()
+	f, err := safefile.Open(path, os.O_RDONLY, 0)
+	if err != nil {
+		return exitUsage, usagef("repair: %v", err)
+	}
+	defer f.Close()
+
+	// Pass 1: which row is the last of its line.
+	last := map[int]int{}
+	n := 0
+	if _, _, err := report.Recover(f, func(r report.Result) error {
+		last[r.Line] = n
+		n++
+		return nil
+	}); err != nil {
+		return exitUsage, usagef("repair %s: %v", path, err)
+	}
+	if ctx.Err() != nil {
+		return exitInterrupted, nil
+	}
+	// Pass 2: write those, in file order.
+	res, err := replaceResult(path, func(w *report.Writer) (int, error) {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return 0, err
+		}
+		i, kept := 0, 0
+		_, _, err := report.Recover(f, func(r report.Result) error {
+			defer func() { i++ }()
+			if last[r.Line] != i {
+				return nil
+			}
+			kept++
+			return w.Write(r)
+		})
+		return kept, err
+	})
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return exitUsage, err
+		}
+		return exitUsage, fmt.Errorf("repair %s: %w", path, err)
+	}
+	err = res.finish()
+	res.f.Close()
+	if err != nil {
+		return exitUsage, err
+	}
+	fmt.Fprintf(stderr, "tokenreg: %s: kept %d row(s), one per line; dropped %d superseded row(s)\n", path, res.kept, n-res.kept)
+	return exitOK, nil
+}
