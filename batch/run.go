@@ -34,8 +34,9 @@ type Ledger interface {
 	// (it crashed between the request and the record).
 	Intent(ctx context.Context, username string, t client.TokenType, tokenSn string) (earlier bool, err error)
 	// Record stores a success durably before its result row is written,
-	// and drops the intent. lost says the success was not seen: the row
-	// met its own earlier, unanswered success (SPEC §5a).
+	// and drops the intent. lost says the success was inferred (a
+	// 29004/29008/29017 after an attempt whose answer was lost), not
+	// answered.
 	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error
 	// Forget drops the intent of a registration the server refused, or
 	// that was never sent.

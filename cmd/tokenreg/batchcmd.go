@@ -223,7 +223,7 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 			return exitUsage, err
 		}
 		defer lg.Close()
-		cfg.Ledger = ledgerCompat{lg}
+		cfg.Ledger = lg
 	}
 
 	start := time.Now()
