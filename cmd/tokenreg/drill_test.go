@@ -588,4 +588,3 @@ func TestRepairOldResult(t *testing.T) {
 		t.Errorf("%d requests sent", d.s.requests.Load())
 	}
 }
-
