@@ -31,10 +31,14 @@ func TestBuiltBinary(t *testing.T) {
 		name string
 		test func(t *testing.T, bin string)
 	}{
-		{"KillAndResume", func(t *testing.T, bin string) { testKillAndResume(t, bin, 1500, false) }},
-		// Two fsyncs a row: a smaller input keeps it short.
-		{"KillAndResumeWithLedger", func(t *testing.T, bin string) { testKillAndResume(t, bin, 300, true) }},
-		{"InterruptFlushesAndResumes", testInterruptFlushesAndResumes},
+		{"KillAndResume", func(t *testing.T, bin string) { testKillAndResume(t, bin, 1500, false, 0) }},
+		// Two fsyncs a row: a smaller input keeps it short. 3% of the
+		// answers are lost after the server applied the registration.
+		{"KillAndResumeWithLedgerAndLostAnswers", func(t *testing.T, bin string) { testKillAndResume(t, bin, 300, true, 0.03) }},
+		{"InterruptFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGINT) }},
+		{"SIGTERMFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGTERM) }},
+		{"SIGHUPFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGHUP) }},
+		{"WriteFailureShowsAnswers", testWriteFailureShowsAnswers},
 		{"SecondInterruptExitsAtOnce", testSecondInterruptExitsAtOnce},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,10 +265,14 @@ func checkOneRowPerLine(t *testing.T, path string, rows int) map[int]report.Resu
 // twice. With a ledger (SPEC §5a), which notes each request before it is
 // sent, the resumed run knows which rows a kill left in flight: their 29004
 // says that the token is probably registered to this user.
-func testKillAndResume(t *testing.T, bin string, rows int, withLedger bool) {
+func testKillAndResume(t *testing.T, bin string, rows int, withLedger bool, lost float64) {
 	const workers, kills = 8, 5
 	st, input := smsBatch(rows)
-	s := clienttest.NewServer(st, clienttest.Options{Latency: 2 * time.Millisecond, Jitter: time.Millisecond})
+	opts := clienttest.Options{Latency: 2 * time.Millisecond, Jitter: time.Millisecond}
+	if lost > 0 {
+		opts.Faults, opts.FaultRate = []clienttest.Fault{clienttest.FaultLost}, lost
+	}
+	s := clienttest.NewServer(st, opts)
 	defer s.Close()
 	dir := t.TempDir()
 	in := writeFile(t, dir, "in.csv", input)
@@ -397,7 +405,7 @@ func testKillAndResume(t *testing.T, bin string, rows int, withLedger bool) {
 	if phoneUsed > resent {
 		t.Errorf("%d rows met 29004 but only %d were sent twice", phoneUsed, resent)
 	}
-	if limit := workers * killed; phoneUsed > limit {
+	if limit := workers * killed; lost == 0 && phoneUsed > limit {
 		t.Errorf("%d rows met 29004, want at most %d (%d workers × %d kills)", phoneUsed, limit, workers, killed)
 	}
 	if len(stats.Registrations) != rows {
@@ -406,6 +414,32 @@ func testKillAndResume(t *testing.T, bin string, rows int, withLedger bool) {
 	if double := stats.DoubleRegistrations(); len(double) > 0 {
 		t.Errorf("registered twice: %v", double)
 	}
+	if !withLedger {
+		return
+	}
+	// The ledger holds exactly what the server holds (SPEC §5a), the rows
+	// whose success was inferred after a lost answer flagged as such.
+	ledgerKeys := exportLedgerLost(t, filepath.Join(dir, "ledger.db"))
+	lostInLedger := 0
+	for k, l := range ledgerKeys {
+		if stats.Registrations[k] == 0 {
+			t.Errorf("the ledger holds %s, the server does not", k)
+		}
+		if l {
+			lostInLedger++
+		}
+	}
+	for k := range stats.Registrations {
+		if _, ok := ledgerKeys[k]; !ok {
+			t.Errorf("the server holds %s, the ledger does not", k)
+		}
+	}
+	for line, r := range got {
+		if k := r.TokenType + ":" + r.TokenSn; r.Status == report.StatusFailed && !ledgerKeys[k] {
+			t.Errorf("line %d met its own lost success (%s) but the ledger does not flag %s as lost", line, r.Code, k)
+		}
+	}
+	t.Logf("ledger: %d registrations (%d flagged lost), server: %d; lost-answer faults injected: %d", len(ledgerKeys), lostInLedger, len(stats.Registrations), stats.Faults[clienttest.FaultLost])
 }
 
 // checkResumed checks that a run after the first said it resumed, and that

@@ -209,6 +209,17 @@ func (d *drill) check(name string) map[int]report.Result {
 // through `tokenreg ledger export`.
 func exportLedger(t *testing.T, db string) map[string]bool {
 	t.Helper()
+	out := map[string]bool{}
+	for k := range exportLedgerLost(t, db) {
+		out[k] = true
+	}
+	return out
+}
+
+// exportLedgerLost returns the ledger's registrations as TYPE:SERIAL keys
+// and their lost flag, read through `tokenreg ledger export`.
+func exportLedgerLost(t *testing.T, db string) map[string]bool {
+	t.Helper()
 	code, stdout, stderr := cli{}.run(t, context.Background(), "", "ledger", "export", "--ledger", db)
 	if code != exitOK {
 		t.Fatalf("ledger export: exit %d\n%s", code, stderr)
@@ -222,9 +233,13 @@ func exportLedger(t *testing.T, db string) map[string]bool {
 	for i, h := range recs[0] {
 		col[h] = i
 	}
+	lostCol, ok := col["lost"]
+	if !ok {
+		t.Fatalf("ledger export has no lost column: %v", recs[0])
+	}
 	out := map[string]bool{}
 	for _, r := range recs[1:] {
-		out[r[col["tokenType"]]+":"+r[col["tokenSn"]]] = true
+		out[r[col["tokenType"]]+":"+r[col["tokenSn"]]] = r[lostCol] == "true"
 	}
 	return out
 }
