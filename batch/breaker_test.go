@@ -1,9 +1,13 @@
 package batch
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tokenreg/tokenreg/client/clienttest"
 	"github.com/tokenreg/tokenreg/report"
 )
 
@@ -73,4 +77,29 @@ func TestBreakerObserve(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunStopsOnAServerThatAnswersNothingInTime: every request hangs past
+// the client's timeout (the server may still apply it): the breaker stops
+// the run after a few rows, naming the timeout, instead of after 50 error
+// rows of re-sent registrations.
+func TestRunStopsOnAServerThatAnswersNothingInTime(t *testing.T) {
+	st, input := smsInventory(200)
+	s := clienttest.NewServer(st, clienttest.Options{Faults: []clienttest.Fault{clienttest.FaultHang}, FaultRate: 1})
+	defer s.Close()
+	got, err := runCSV(t, context.Background(), input, Config{Registrar: newClient(t, s, 20*time.Millisecond, false), Workers: 2, Attempts: 2, AbortAfter: 20,
+		Backoff: Backoff{Base: time.Millisecond, Max: time.Millisecond}}, nil)
+	var ae *AbortError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "no answer within the request timeout") {
+		t.Fatalf("Run = %v, want an AbortError naming the timeout", err)
+	}
+	if len(got) > 3+2 {
+		t.Errorf("%d rows decided before the stop, want about 3 (plus the rows in flight)", len(got))
+	}
+	for line, r := range got {
+		if r.Status != report.StatusError || !strings.HasSuffix(r.Message, unknownNote) {
+			t.Errorf("line %d = %s %q, want an error row whose outcome is unknown", line, r.Status, r.Message)
+		}
+	}
+	t.Logf("stopped after %d rows, %d requests: %s", len(got), s.Stats().Requests, ae.Reason)
 }
