@@ -17,10 +17,14 @@
 // error: Run returns an error only for what stops the whole run.
 //
 // Files by concept: run.go (the pipeline: Run, the reader stage, the
-// writer stage), scheduler.go (per-user ordering), worker.go (a row's
-// attempts), policy.go (the one place that decides what an answer means),
-// breaker.go (the circuit breaker), pacer.go (the rate limiter), dedup.go,
-// shard.go, resume.go, input.go (the input reader).
+// writer stage), decide.go (the one pure function that decides what happens
+// to a row before it is sent), outcome.go (what travels from the workers to
+// the writer: a result row and its facts as fields, and the one place their
+// notes are written and read back), scheduler.go (per-user ordering),
+// worker.go (a row's attempts), policy.go (the one place that decides what
+// an answer means), breaker.go (the circuit breaker), pacer.go (the rate
+// limiter), dedup.go, shard.go, resume.go (an earlier result, checked
+// against the input), input.go (the input reader).
 //
 // batch does not parse flags, read the environment or open files other than
 // through the values it is given.

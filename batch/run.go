@@ -123,8 +123,10 @@ type pipeline struct {
 // result row, so that --resume sends them.
 //
 // The error is nil when every row was decided, an *InputError for an
-// unusable input, an *AbortError from the circuit breaker, ctx's error on
-// interruption, or a write error.
+// unusable input (or one an earlier result does not belong to), an
+// *AbortError from the circuit breaker, ctx's error on interruption, or a
+// write or ledger error; after the last, Outcome.Unsaved holds the answered
+// rows that were not written.
 func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summary, cfg Config) (Outcome, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4

@@ -273,6 +273,9 @@ func TestDrillOutageThenResumeTwice(t *testing.T) {
 				t.Fatalf("run during an outage: exit %d, want 1 (error rows)\n%s", code, stderr)
 			}
 			first := d.check("outage")
+			if r := first[7]; r.Status != report.StatusFailed || r.Code != "29004" {
+				t.Fatalf("line 7 in the first part = %s %s, want failed 29004 (answered before the outage)", r.Status, r.Code)
+			}
 			errRows := 0
 			for _, r := range first {
 				if r.Status == report.StatusError {
