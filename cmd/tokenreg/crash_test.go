@@ -35,9 +35,9 @@ func TestBuiltBinary(t *testing.T) {
 		// Two fsyncs a row: a smaller input keeps it short. 3% of the
 		// answers are lost after the server applied the registration.
 		{"KillAndResumeWithLedgerAndLostAnswers", func(t *testing.T, bin string) { testKillAndResume(t, bin, 300, true, 0.03) }},
-		{"InterruptFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGINT) }},
-		{"SIGTERMFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGTERM) }},
-		{"SIGHUPFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGHUP) }},
+		{"InterruptFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGINT, 3000) }},
+		{"SIGTERMFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGTERM, 500) }},
+		{"SIGHUPFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGHUP, 500) }},
 		{"WriteFailureShowsAnswers", testWriteFailureShowsAnswers},
 		{"SecondInterruptExitsAtOnce", testSecondInterruptExitsAtOnce},
 	} {

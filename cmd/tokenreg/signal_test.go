@@ -20,8 +20,7 @@ import (
 // graceful stops) to a paced run (SPEC §5, exit 130): the rows in flight
 // finish and are written, the file ends on a whole row, and --resume sends
 // exactly the rest, nothing twice.
-func testInterruptFlushesAndResumes(t *testing.T, bin string, sig syscall.Signal) {
-	const rows = 3000
+func testInterruptFlushesAndResumes(t *testing.T, bin string, sig syscall.Signal, rows int) {
 	st, input := smsBatch(rows)
 	s := clienttest.NewServer(st, clienttest.Options{Latency: 5 * time.Millisecond})
 	defer s.Close()
@@ -65,7 +64,7 @@ func testInterruptFlushesAndResumes(t *testing.T, bin string, sig syscall.Signal
 	stats := s.Stats()
 	t.Logf("%v after %d of %d rows (%d requests); resume sent %d more; %d requests in all",
 		sig, written, rows, interrupted.Requests, stats.Requests-interrupted.Requests, stats.Requests)
-	if stats.Requests != rows {
+	if int(stats.Requests) != rows {
 		t.Errorf("server saw %d requests for %d rows: a row was sent twice", stats.Requests, rows)
 	}
 	if double := stats.DoubleRegistrations(); len(double) > 0 {
