@@ -253,7 +253,7 @@ func TestUnknownNoteSurvivesResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rs, good, torn, err := LoadResume("r.csv", bytes.NewReader(buf.Bytes()))
+	rs, good, torn, err := LoadResume("r.csv", bytes.NewReader(buf.Bytes()), nil)
 	if err != nil || torn || good != int64(buf.Len()) {
 		t.Fatalf("LoadResume = %d, %v, %v; want %d, false, nil", good, torn, err, buf.Len())
 	}

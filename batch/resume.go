@@ -60,11 +60,20 @@ var ErrTwoRows = errors.New("two result rows for one line")
 //
 // A file with two rows for one line is refused with an error wrapping
 // ErrTwoRows; any other malformed row is an error too.
-func LoadResume(name string, f io.Reader) (rs *Resume, good int64, torn bool, err error) {
+//
+// keep, if not nil, is given each row that the resumed run keeps as it is
+// (a final row), in file order, in the same pass: the caller writes them to
+// the result's replacement.
+func LoadResume(name string, f io.Reader, keep func(report.Result) error) (rs *Resume, good int64, torn bool, err error) {
 	r := &Resume{lines: make(map[int]prior), seed: maphash.MakeSeed()}
 	good, torn, err = report.Recover(f, func(res report.Result) error {
 		if _, dup := r.lines[res.Line]; dup {
 			return fmt.Errorf("%w: line %d has two rows", ErrTwoRows, res.Line)
+		}
+		if keep != nil && res.Status.Final() {
+			if err := keep(res); err != nil {
+				return err
+			}
 		}
 		_, unknown, _ := parseNotes(res.Status, res.Message)
 		p := prior{ident: r.ident(res.Username, res.TokenSn, res.TokenType), final: res.Status.Final(), unknown: unknown}

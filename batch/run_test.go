@@ -388,7 +388,7 @@ func TestRunInterruptThenResume(t *testing.T) {
 		}
 	}
 
-	resume, good, torn, err := LoadResume("result", bytes.NewReader(buf.Bytes()))
+	resume, good, torn, err := LoadResume("result", bytes.NewReader(buf.Bytes()), nil)
 	if err != nil || torn || good != int64(buf.Len()) {
 		t.Fatalf("LoadResume = %d, %v, %v; want %d, false, nil", good, torn, err, buf.Len())
 	}
@@ -412,7 +412,7 @@ func TestRunInterruptThenResume(t *testing.T) {
 func TestResumeRefusesAnotherInput(t *testing.T) {
 	prev := "line,username,tokenSn,tokenType,status,code,message,attempts,duration_ms,finished_at\n" +
 		"2,alice,OTP1,OTP,ok,0,Success,1,3,2026-11-28T10:00:00.000Z\n"
-	resume, _, _, err := LoadResume("prev", strings.NewReader(prev))
+	resume, _, _, err := LoadResume("prev", strings.NewReader(prev), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -135,45 +136,95 @@ func newResult(path string) (*resultFile, error) {
 // replaceResult writes a new result beside path — its header, then the
 // rows of keep if not nil — syncs it and renames it over path. It returns the
 // new file, open for appending.
-func replaceResult(path string, keep func(*report.Writer) (int, error)) (_ *resultFile, err error) {
+func replaceResult(path string, keep func(*report.Writer) (int, error)) (*resultFile, error) {
+	t, err := newTempResult(path)
+	if err != nil {
+		return nil, err
+	}
+	if keep != nil {
+		if t.kept, err = keep(t.w); err != nil {
+			t.abort()
+			return nil, err
+		}
+	}
+	return t.commit(path)
+}
+
+// tempResult is the replacement of a result file, written beside it and not
+// yet in its place.
+type tempResult struct {
+	f    *os.File
+	bw   *bufio.Writer // rows copied from the old file need no flush each
+	w    *report.Writer
+	kept int
+}
+
+// newTempResult creates the replacement (mode 0600, a new file of this
+// user's: nothing planted is reused) and writes the header.
+func newTempResult(path string) (*tempResult, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*") // mode 0600, O_EXCL
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return nil, usagef("result: %v", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	res := &resultFile{f: f, good: &goodWriter{f: f}}
-	res.w = report.NewWriter(res.good)
-	if err := res.w.WriteHeader(); err != nil {
+	t := &tempResult{f: f, bw: bufio.NewWriterSize(f, 256<<10)}
+	t.w = report.NewWriter(t.bw)
+	if err := t.w.WriteHeader(); err != nil {
+		t.abort()
 		return nil, fmt.Errorf("write result: %w", err)
 	}
-	if keep != nil {
-		if res.kept, err = keep(res.w); err != nil {
-			return nil, err
-		}
+	return t, nil
+}
+
+// write copies a kept row.
+func (t *tempResult) write(r report.Result) error {
+	t.kept++
+	return t.w.Write(r)
+}
+
+// abort removes the replacement.
+func (t *tempResult) abort() {
+	t.f.Close()
+	os.Remove(t.f.Name())
+}
+
+// commit syncs the replacement and renames it over path, then syncs the
+// directory: a crash at any moment leaves the old file or the new one. It
+// returns the result, open for appending after the kept rows.
+func (t *tempResult) commit(path string) (*resultFile, error) {
+	fail := func(what string, err error) (*resultFile, error) {
+		t.abort()
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("sync result: %w", err)
+	if err := t.bw.Flush(); err != nil {
+		return fail("write result", err)
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return nil, fmt.Errorf("replace result: %w", err)
+	end, err := t.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fail("write result", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := t.f.Sync(); err != nil {
+		return fail("sync result", err)
+	}
+	if err := os.Rename(t.f.Name(), path); err != nil {
+		return fail("replace result", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		t.f.Close()
 		return nil, fmt.Errorf("sync result directory: %w", err)
 	}
+	res := &resultFile{f: t.f, good: &goodWriter{f: t.f, good: end}, kept: t.kept}
+	res.w = report.NewWriter(res.good)
 	return res, nil
 }
 
 // resumeResult reads the earlier result at path, checks it with verify,
-// and rewrites it without the rows the run will send again.
+// and replaces it by a copy without the rows the run will send again. The
+// copy is written in the same pass as the reading, and put in place only
+// once verify agreed.
 func resumeResult(path string, verify func(*batch.Resume) error) (*resultFile, error) {
 	old, err := safefile.Open(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -183,42 +234,34 @@ func resumeResult(path string, verify func(*batch.Resume) error) (*resultFile, e
 		if err != nil {
 			return nil, err
 		}
-		res.resume, _, _, _ = batch.LoadResume(path, strings.NewReader(""))
+		res.resume, _, _, _ = batch.LoadResume(path, strings.NewReader(""), nil)
 		return res, nil
 	}
 	if err != nil {
 		return nil, usagef("--resume: %v; continue only a result file of your own (or use --force to replace it)", err)
 	}
 	defer old.Close()
-	rs, _, torn, err := batch.LoadResume(path, old)
-	if errors.Is(err, batch.ErrTwoRows) {
-		return nil, usagef("--resume: %v: an older tokenreg wrote a second row for a line it tried again; keep only the last row of each line (`tokenreg repair %s` does that), then resume", err, path)
+	t, err := newTempResult(path)
+	if err != nil {
+		return nil, err
+	}
+	rs, _, torn, err := batch.LoadResume(path, old, t.write)
+	if err == nil && verify != nil {
+		err = verify(rs)
 	}
 	if err != nil {
-		return nil, usagef("--resume: %v; if the file is not a tokenreg result, use another --out or --force", err)
-	}
-	if verify != nil {
-		if err := verify(rs); err != nil {
+		t.abort()
+		if errors.Is(err, batch.ErrTwoRows) {
+			return nil, usagef("--resume: %v: an older tokenreg wrote a second row for a line it tried again; keep only the last row of each line (`tokenreg repair %s` does that), then resume", err, path)
+		}
+		var ue *usageError
+		var ie *batch.InputError
+		if errors.As(err, &ue) || errors.As(err, &ie) {
 			return nil, err
 		}
+		return nil, usagef("--resume: %v; if the file is not a tokenreg result, use another --out or --force", err)
 	}
-	res, err := replaceResult(path, func(w *report.Writer) (int, error) {
-		if _, err := old.Seek(0, io.SeekStart); err != nil {
-			return 0, err
-		}
-		kept := 0
-		_, _, err := report.Recover(old, func(r report.Result) error {
-			if !r.Status.Final() {
-				return nil // sent again by this run
-			}
-			kept++
-			return w.Write(r)
-		})
-		if err != nil {
-			return 0, fmt.Errorf("rewrite result: %w", err)
-		}
-		return kept, nil
-	})
+	res, err := t.commit(path)
 	if err != nil {
 		return nil, err
 	}
