@@ -39,6 +39,7 @@ func TestBuiltBinary(t *testing.T) {
 		{"SIGTERMFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGTERM, 500) }},
 		{"SIGHUPFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGHUP, 500) }},
 		{"WriteFailureShowsAnswers", testWriteFailureShowsAnswers},
+		{"HangupWithStderrGone", testHangupWithStderrGone},
 		{"SecondInterruptExitsAtOnce", testSecondInterruptExitsAtOnce},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,12 @@ func main() {
 		// at once. Each result row reaches the OS in one write, so the file
 		// is valid up to its last complete row.
 		sig := <-sigs
+		if sig == syscall.SIGHUP {
+			// The terminal, or the pipe stderr goes to (`| tee log`), is
+			// gone with the session: a write to it must fail, not kill the
+			// run by SIGPIPE before it has written its rows in flight.
+			signal.Ignore(syscall.SIGPIPE)
+		}
 		fmt.Fprintf(os.Stderr, "tokenreg: %v: stopping after the rows in flight (a second signal exits at once)\n", sig)
 		cancel()
 		<-sigs

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -199,4 +201,68 @@ func waitSettled(t *testing.T, p *proc, h *clienttest.Handler, out string, quiet
 		}
 		return int(n) == completeRows(out) && time.Since(since) >= quiet
 	})
+}
+
+// testHangupWithStderrGone: an SSH session closes while tokenreg logs to a
+// pipe (`tokenreg run … 2>&1 | tee log`): the pipe's reader dies, then
+// SIGHUP arrives. The run still stops gracefully (exit 130, the rows in
+// flight written, no torn line) instead of dying by SIGPIPE on its next
+// message, and --resume finishes it.
+func testHangupWithStderrGone(t *testing.T, bin string) {
+	const rows = 400
+	st, input := smsBatch(rows)
+	s := clienttest.NewServer(st, clienttest.Options{Latency: 5 * time.Millisecond})
+	defer s.Close()
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.csv", input)
+	out := filepath.Join(dir, "result.csv")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: exec.Command(bin, "run", in, "--out", out, "--rate", "200", "--progress", "never"), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "CENTAGATE_URL="+s.URL, "CENTAGATE_ADMIN="+clienttest.DefaultAdmin,
+		"CENTAGATE_AUTH_TOKEN="+clienttest.DefaultAuthToken, "CENTAGATE_SECRET_CODE="+clienttest.DefaultSecretCode)
+	p.cmd.Stderr = w
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	p.waitFor(t, 30*time.Second, "50 rows written", func() bool { return completeRows(out) >= 50 })
+	r.Close() // the session's tee is gone
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30 s after SIGHUP")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("SIGHUP with stderr gone: exit %d (%v), want 130", code, p.cmd.ProcessState)
+	}
+	_, written, good, size, torn := countRows(t, out)
+	if torn || good != size {
+		t.Errorf("the file ends in a torn line: good %d of %d bytes", good, size)
+	}
+	if n := int(s.Stats().Requests); n != written {
+		t.Errorf("%d requests but %d rows written: a row in flight was lost", n, written)
+	}
+	p = startTokenreg(t, bin, s.URL, "run", in, "--out", out, "--resume", "--rate", "0", "--progress", "never")
+	if code := p.wait(t, 60*time.Second); code != exitOK {
+		t.Fatalf("resume: exit %d. stderr:\n%s", code, p.stderr.String())
+	}
+	checkOneRowPerLine(t, out, rows)
+	if n := s.Stats().Requests; n != rows {
+		t.Errorf("%d requests for %d rows", n, rows)
+	}
 }
