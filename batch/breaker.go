@@ -2,6 +2,7 @@ package batch
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/report"
@@ -10,28 +11,22 @@ import (
 // breaker is the circuit breaker of SPEC §5. It trips
 //   - when the first n answered rows all failed with one code (wrong
 //     credentials or wrong server look like that);
-//   - when 2.5×n sent rows in a row ended in error (the server is down);
-//   - when timeoutLimit sent rows in a row ended in error with every attempt
-//     timed out: a server that answers nothing in time may still apply every
-//     request, so each further row risks --attempts registrations nobody
-//     sees; at the defaults (5 attempts of 15 s) that is the first rows to
-//     end, about 80 s into the run.
+//   - when 2.5×n sent rows in a row ended in error (the server is down).
 //
-// Owned by the writer.
+// Owned by the writer. The third rule, a server that answers nothing in
+// time, watches attempts rather than rows: see timeouts.
 type breaker struct {
-	first        int // answered rows to watch; 0 = disabled
-	errLimit     int
-	timeoutLimit int
-	answered     int
-	code         string
-	same         bool
-	errRun       int
-	timeoutRun   int
-	tripped      bool
+	first    int // answered rows to watch; 0 = disabled
+	errLimit int
+	answered int
+	code     string
+	same     bool
+	errRun   int
+	tripped  bool
 }
 
 func newBreaker(n int) *breaker {
-	return &breaker{first: n, errLimit: (n*5 + 1) / 2, timeoutLimit: min(n, 3), same: true}
+	return &breaker{first: n, errLimit: (n*5 + 1) / 2, same: true}
 }
 
 // observe returns a reason to stop, once.
@@ -44,7 +39,7 @@ func (b *breaker) observe(o *outcome) string {
 	}
 	switch o.Status {
 	case report.StatusOK, report.StatusFailed:
-		b.errRun, b.timeoutRun = 0, 0
+		b.errRun = 0
 		if b.answered < b.first {
 			b.answered++
 			// A needs-action code (29004, 29008, 29017) proves the server
@@ -61,19 +56,48 @@ func (b *breaker) observe(o *outcome) string {
 		}
 	case report.StatusError:
 		b.errRun++
-		if o.timedOut {
-			b.timeoutRun++
-		} else {
-			b.timeoutRun = 0
-		}
-		if b.timeoutRun >= b.timeoutLimit {
-			b.tripped = true
-			return fmt.Sprintf("%d rows in a row got no answer within the request timeout on any of their %d attempt(s) (last: %s): the server answers nothing in time and may still apply each request; check it (or allow a longer timeout), then run again with --resume", b.timeoutRun, o.Attempts, o.Message)
-		}
 		if b.errRun >= b.errLimit {
 			b.tripped = true
 			return fmt.Sprintf("%d rows in a row ended in error (last: %s): is the server reachable? Fix it, then run again with --resume", b.errRun, o.Message)
 		}
+	}
+	return ""
+}
+
+// timeouts is the breaker's rule for a server that answers nothing in time
+// (SPEC §5): it trips when limit attempts in a row, over all rows and
+// workers, ended in a timeout. Such a server may still apply every request
+// it receives, so each further attempt risks a registration nobody sees; a
+// row-level count would take --attempts × --timeout per row (and longer
+// while rows share the request slots). limit is twice the request slots
+// (at least 6): two rounds of --timeout, about 30 s at the defaults, 90 s
+// at most. Any other end of an attempt (an answer, an HTTP error, a refused
+// connection) starts the count again. Safe for concurrent use.
+type timeouts struct {
+	limit   int64 // 0 = disabled
+	run     atomic.Int64
+	tripped atomic.Bool
+}
+
+func newTimeouts(abortAfter, workers int) *timeouts {
+	t := &timeouts{}
+	if abortAfter > 0 {
+		t.limit = int64(max(2*workers, 6))
+	}
+	return t
+}
+
+// attempt notes how an attempt ended, and returns a reason to stop, once.
+func (t *timeouts) attempt(timedOut bool, message string) string {
+	if t.limit == 0 {
+		return ""
+	}
+	if !timedOut {
+		t.run.Store(0)
+		return ""
+	}
+	if n := t.run.Add(1); n >= t.limit && t.tripped.CompareAndSwap(false, true) {
+		return fmt.Sprintf("%d requests in a row got no answer within the request timeout (last: %s): the server answers nothing in time, and may still apply what it receives; check it (or allow a longer timeout), then run again with --resume", n, message)
 	}
 	return ""
 }

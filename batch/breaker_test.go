@@ -18,7 +18,6 @@ func TestBreakerObserve(t *testing.T) {
 	lostPhone := outcome{Result: report.Result{Status: report.StatusFailed, Code: "29004", Attempts: 2}, unknown: true, lost: true}
 	userGone := outcome{Result: report.Result{Status: report.StatusFailed, Code: "22002", Attempts: 1}}
 	refusedRow := outcome{Result: report.Result{Status: report.StatusError, Message: "no valid answer after 5 attempt(s): send: connection refused", Attempts: 5}}
-	slowRow := outcome{Result: report.Result{Status: report.StatusError, Message: "no valid answer after 5 attempt(s): send: timeout", Attempts: 5}, unknown: true, timedOut: true}
 	invalid := outcome{Result: report.Result{Status: report.StatusInvalid}}
 	repeat := func(o outcome, n int) []outcome {
 		out := make([]outcome, n)
@@ -49,11 +48,7 @@ func TestBreakerObserve(t *testing.T) {
 		{"unsent rows are not watched", 20, cat(repeat(invalid, 30), repeat(badCreds, 20)), 49, "code 10002"},
 		{"50 errors in a row", 20, cat([]outcome{ok}, repeat(refusedRow, 60)), 50, "50 rows in a row ended in error"},
 		{"49 errors then an answer", 20, cat([]outcome{ok}, repeat(refusedRow, 49), []outcome{ok}, repeat(refusedRow, 49)), -1, ""},
-		{"3 timed-out rows in a row", 20, cat([]outcome{ok}, repeat(slowRow, 5)), 3, "3 rows in a row got no answer within the request timeout"},
-		{"timeouts broken by another error", 20, cat(repeat(slowRow, 2), []outcome{refusedRow}, repeat(slowRow, 2), []outcome{ok}, repeat(slowRow, 2)), -1, ""},
-		{"timeouts broken by an answer", 20, cat(repeat(slowRow, 2), []outcome{phoneUsed}, repeat(slowRow, 2)), -1, ""},
-		{"small --abort-after: fewer timeouts", 2, repeat(slowRow, 3), 1, "2 rows in a row"},
-		{"disabled", 0, cat(repeat(badCreds, 30), repeat(slowRow, 60)), -1, ""},
+		{"disabled", 0, cat(repeat(badCreds, 30), repeat(refusedRow, 60)), -1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +74,44 @@ func TestBreakerObserve(t *testing.T) {
 	}
 }
 
+func TestTimeoutsAttempt(t *testing.T) {
+	const T, A = true, false // an attempt that timed out, one that ended otherwise
+	tests := []struct {
+		name       string
+		abortAfter int
+		workers    int
+		attempts   []bool
+		tripAt     int // -1 = never
+	}{
+		{"twice the slots in a row", 20, 4, []bool{T, T, T, T, T, T, T, T, T, T}, 7},
+		{"at least 6", 20, 1, []bool{T, T, T, T, T, T, T}, 5},
+		{"an answer starts the count again", 20, 4, []bool{T, T, T, T, T, T, T, A, T, T, T, T, T, T, T, A}, -1},
+		{"answers between timeouts", 20, 1, []bool{T, A, T, A, T, A, T, A, T, A, T, A, T, A}, -1},
+		{"trips once", 20, 1, []bool{T, T, T, T, T, T, T, T, T, T, T, T, T}, 5},
+		{"disabled", 0, 1, []bool{T, T, T, T, T, T, T, T, T, T, T, T, T, T}, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newTimeouts(tt.abortAfter, tt.workers)
+			got := -1
+			for i, timedOut := range tt.attempts {
+				if reason := w.attempt(timedOut, "send: context deadline exceeded"); reason != "" {
+					if got >= 0 {
+						t.Fatalf("tripped twice: at %d and %d", got, i)
+					}
+					got = i
+					if !strings.Contains(reason, "no answer within the request timeout") {
+						t.Errorf("reason %q does not name the timeout", reason)
+					}
+				}
+			}
+			if got != tt.tripAt {
+				t.Errorf("tripped at attempt %d, want %d", got, tt.tripAt)
+			}
+		})
+	}
+}
+
 // TestRunStopsOnAServerThatAnswersNothingInTime: every request hangs past
 // the client's timeout (the server may still apply it): the breaker stops
 // the run after a few rows, naming the timeout, instead of after 50 error
@@ -90,11 +123,11 @@ func TestRunStopsOnAServerThatAnswersNothingInTime(t *testing.T) {
 	got, err := runCSV(t, context.Background(), input, Config{Registrar: newClient(t, s, 20*time.Millisecond, false), Workers: 2, Attempts: 2, AbortAfter: 20,
 		Backoff: Backoff{Base: time.Millisecond, Max: time.Millisecond}}, nil)
 	var ae *AbortError
-	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "no answer within the request timeout") {
-		t.Fatalf("Run = %v, want an AbortError naming the timeout", err)
+	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "6 requests in a row got no answer within the request timeout") {
+		t.Fatalf("Run = %v, want an AbortError naming the timeout after 6 requests", err)
 	}
-	if len(got) > 3+2 {
-		t.Errorf("%d rows decided before the stop, want about 3 (plus the rows in flight)", len(got))
+	if n := s.Stats().Requests; n > 6+2 {
+		t.Errorf("%d requests before the stop, want 6 (plus those in flight)", n)
 	}
 	for line, r := range got {
 		if r.Status != report.StatusError || !strings.HasSuffix(r.Message, unknownNote) {

@@ -23,8 +23,6 @@ type outcome struct {
 	// lost: a needs-action code (29004, 29008, 29017) that most likely met
 	// this row's own earlier, unanswered success. Implies unknown.
 	lost bool
-	// timedOut: every attempt of the row ended in a timeout.
-	timedOut bool
 	// newIntent: the worker noted the row's intent in the ledger itself
 	// (no earlier run had), so the writer may drop it again.
 	newIntent bool

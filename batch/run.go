@@ -109,11 +109,13 @@ type job struct {
 }
 
 type pipeline struct {
-	cfg     Config
-	pace    *pacer
-	out     *report.Writer
-	sum     *report.Summary
-	results chan outcome
+	cfg      Config
+	pace     *pacer
+	timeouts *timeouts
+	stop     context.CancelCauseFunc // stops the run, with the reason
+	out      *report.Writer
+	sum      *report.Summary
+	results  chan outcome
 }
 
 // Run reads every row from rd and writes exactly one result per decided row
@@ -155,6 +157,8 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	p.stop = stop
+	p.timeouts = newTimeouts(cfg.AbortAfter, cfg.Workers)
 
 	// The writer drains results until the producers are done, whatever
 	// happens: a producer never blocks on it, and every decided row is

@@ -65,7 +65,6 @@ func (p *pipeline) registerSafely(ctx context.Context, j job) (o outcome, ok boo
 func (p *pipeline) register(ctx context.Context, j job) (outcome, bool) {
 	reg := client.Registration{Username: j.row.Username, TokenSn: j.row.TokenSn, TokenType: j.row.TokenType}
 	unknown := j.unknown
-	timedOut := true // every attempt so far ended in a timeout
 	var start time.Time
 	var v verdict
 	attempts := 0
@@ -89,7 +88,10 @@ func (p *pipeline) register(ctx context.Context, j job) (outcome, bool) {
 		// unknown whatever later attempts answer (a 503, a 429), until a
 		// verdict settles it.
 		unknown = unknown || v.unknown
-		timedOut = timedOut && v.timeout
+		if reason := p.timeouts.attempt(v.timeout, v.message); reason != "" {
+			p.cfg.Logger.Error("circuit breaker open: stopping", "reason", reason)
+			p.stop(&AbortError{Reason: reason})
+		}
 		if v.throttled {
 			p.pace.Throttled()
 		} else if err == nil {
@@ -113,7 +115,6 @@ func (p *pipeline) register(ctx context.Context, j job) (outcome, bool) {
 		tokenType: j.row.TokenType,
 		unknown:   v.unknown,
 		lost:      v.lost,
-		timedOut:  timedOut && v.status == report.StatusError,
 	}
 	o.Code = v.code
 	o.Attempts = attempts
