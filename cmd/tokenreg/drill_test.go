@@ -43,8 +43,8 @@ type drillServer struct {
 	mu       sync.Mutex
 }
 
-func newDrillServer(st clienttest.State, hold bool) *drillServer {
-	d := &drillServer{h: clienttest.NewHandler(st, clienttest.Options{}), arrived: make(chan struct{}, 1)}
+func newDrillServer(st clienttest.State, opts clienttest.Options, hold bool) *drillServer {
+	d := &drillServer{h: clienttest.NewHandler(st, opts), arrived: make(chan struct{}, 1)}
 	if hold {
 		d.hold = make(chan struct{})
 	}
@@ -109,6 +109,11 @@ type drill struct {
 // newDrill makes an inventory of n SMS rows for n users; the rows listed in
 // taken carry a phone number the server already has (a genuine 29004).
 func newDrill(t *testing.T, n int, withLedger, hold bool, taken ...int) *drill {
+	return newDrillOpts(t, n, withLedger, hold, clienttest.Options{}, taken...)
+}
+
+// newDrillOpts is newDrill with the fake server's options (faults).
+func newDrillOpts(t *testing.T, n int, withLedger, hold bool, opts clienttest.Options, taken ...int) *drill {
 	t.Helper()
 	var st clienttest.State
 	var b strings.Builder
@@ -123,7 +128,7 @@ func newDrill(t *testing.T, n int, withLedger, hold bool, taken ...int) *drill {
 		}
 		fmt.Fprintf(&b, "%s,%s,SMS\n", u, phone)
 	}
-	d.s = newDrillServer(st, hold)
+	d.s = newDrillServer(st, opts, hold)
 	t.Cleanup(d.s.Close)
 	dir := t.TempDir()
 	d.in = writeFile(t, dir, "in.csv", b.String())
@@ -456,7 +461,8 @@ func TestDrillEditedOrTruncatedInput(t *testing.T) {
 // so a later genuine conflict is not taken for a lost success.
 func TestDrillStopBeforeSends(t *testing.T) {
 	const rows = 40
-	d := newDrill(t, rows, true, false)
+	// Lines 4 and 5 carry numbers the server already has: genuine 29004s.
+	d := newDrill(t, rows, true, false, 2, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d.s.onRequest(func(n int64) {
@@ -478,23 +484,80 @@ func TestDrillStopBeforeSends(t *testing.T) {
 		if _, written := got[i+2]; written {
 			continue
 		}
-		earlier, err := lg.Intent(context.Background(), fmt.Sprintf("user%04d", i), client.SMS, fmt.Sprintf("+6017%08d", i))
+		u, sn := fmt.Sprintf("user%04d", i), fmt.Sprintf("+6017%08d", i)
+		earlier, err := lg.Intent(context.Background(), u, client.SMS, sn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if earlier {
 			stale++
 		}
+		// The probe's own intent must not look stale to the resume.
+		if err := lg.Forget(context.Background(), u, client.SMS, sn); err != nil {
+			t.Fatal(err)
+		}
 	}
 	lg.Close()
 	if stale > 0 {
 		t.Errorf("%d rows never sent left an intent in the ledger", stale)
 	}
-	// The probe's intents are its own; finish the inventory.
-	if code, stderr := d.run(context.Background(), "--resume"); code != exitOK {
-		t.Fatalf("resume: exit %d\n%s", code, stderr)
+	// Finish the inventory.
+	if code, stderr := d.run(context.Background(), "--resume"); code != exitNotAllOK {
+		t.Fatalf("resume: exit %d, want 1 (two genuine 29004s)\n%s", code, stderr)
 	}
-	d.check("stop-before-sends+resume")
+	got = d.check("stop-before-sends+resume")
+	for _, line := range []int{4, 5} {
+		if r := got[line]; r.Code != "29004" || strings.Contains(r.Message, "probably registered") {
+			t.Errorf("line %d = %s %s %q, want a genuine 29004 without the lost-answer note", line, r.Status, r.Code, r.Message)
+		}
+	}
+}
+
+// TestDrillLostAnswersStopAndResume: answers lost after the server applied
+// the registration, a graceful stop in the middle, and resumes: the ledger
+// ends up holding exactly the server's registrations, the inferred ones
+// flagged lost, and each line one row.
+func TestDrillLostAnswersStopAndResume(t *testing.T) {
+	const rows = 150
+	d := newDrillOpts(t, rows, true, false, clienttest.Options{Faults: []clienttest.Fault{clienttest.FaultLost}, FaultRate: 0.1, Seed: 7})
+	for i, stopAt := range []int64{30, 90, 0} {
+		ctx, cancel := context.WithCancel(context.Background())
+		if stopAt > 0 {
+			d.s.onRequest(func(n int64) {
+				if n == stopAt {
+					cancel()
+				}
+			})
+		} else {
+			d.s.onRequest(func(int64) {})
+		}
+		args := []string{"--attempts", "3"}
+		if i > 0 {
+			args = append(args, "--resume")
+		}
+		code, stderr := d.run(ctx, args...)
+		cancel()
+		if want := map[bool]int{true: 130, false: exitNotAllOK}[stopAt > 0]; code != want && !(stopAt == 0 && code == exitOK) {
+			t.Fatalf("run %d: exit %d, want %d\n%s", i, code, want, stderr)
+		}
+	}
+	got := d.check("lost-answers+stop+resume")
+	inLedger := exportLedgerLost(t, d.ledger)
+	noted := 0
+	for line, r := range got {
+		key := r.TokenType + ":" + r.TokenSn
+		switch {
+		case r.Status == report.StatusOK:
+		case r.Status == report.StatusFailed && strings.HasSuffix(r.Message, "probably registered to this user)"):
+			noted++
+			if !inLedger[key] {
+				t.Errorf("line %d met its own lost success; the ledger does not flag %s lost", line, key)
+			}
+		default:
+			t.Errorf("line %d = %s %s %q, want ok or a lost-answer 29004", line, r.Status, r.Code, r.Message)
+		}
+	}
+	t.Logf("%d rows met their own lost success (flagged lost in the ledger); faults injected %v", noted, d.s.h.Stats().Faults)
 }
 
 // TestDrillResultIsADirectory: a clear message, exit 2.
