@@ -509,4 +509,3 @@ func (r *Reader) notUTF8() error {
 	}
 	return &FileError{Line: line, Msg: fmt.Sprintf("the file is not UTF-8 text: field %d has the byte 0x%02X%s; it was probably saved as Windows-1252, Latin-1 or Mac Roman. Save it as UTF-8 (in Excel: Save As, \"CSV UTF-8 (Comma delimited)\") and run again", field, b, hint)}
 }
-
