@@ -185,6 +185,9 @@ const MaxRecordBytes = csvfile.DefaultMaxRecord
 func inputError(name string, err error) error {
 	var fe *csvfile.FileError
 	if errors.As(err, &fe) {
+		if fe.Empty {
+			return &InputError{Name: name, Err: errors.New(fe.Msg + ": a header row username,tokenSn,tokenType is required")}
+		}
 		return &InputError{Name: name, Line: fe.Line, Err: errors.New(fe.Msg)}
 	}
 	var re *csvfile.RecordError

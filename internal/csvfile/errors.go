@@ -12,8 +12,9 @@ var ErrTooLong = errors.New("record too long")
 // text, not UTF-8, a quoted field never closed, a header that cannot be
 // split unambiguously. Line is 0 when it is about the file as a whole.
 type FileError struct {
-	Line int
-	Msg  string
+	Line  int
+	Msg   string
+	Empty bool // the file holds no text at all
 }
 
 func (e *FileError) Error() string {

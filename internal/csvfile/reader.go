@@ -70,14 +70,14 @@ func NewReader(r io.Reader, opt Options) (*Reader, error) {
 		if err != nil && err != io.EOF {
 			return nil, err
 		}
-		return nil, &FileError{Msg: "the file is empty"}
+		return nil, &FileError{Empty: true, Msg: "the file is empty"}
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte(BOM)):
 		br.Discard(len(BOM))
 		rd.off = int64(len(BOM))
 		if _, err := br.Peek(1); err == io.EOF {
-			return nil, &FileError{Msg: "the file is empty (nothing but a UTF-8 byte order mark)"}
+			return nil, &FileError{Empty: true, Msg: "the file is empty (nothing but a UTF-8 byte order mark)"}
 		}
 		br = bufio.NewReaderSize(br, bufSize)
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE, 0, 0}) || bytes.HasPrefix(head, []byte{0, 0, 0xFE, 0xFF}):
@@ -90,7 +90,7 @@ func NewReader(r io.Reader, opt Options) (*Reader, error) {
 		}
 		br.Discard(2)
 		if _, err := br.Peek(1); err == io.EOF {
-			return nil, &FileError{Msg: fmt.Sprintf("the file is empty (nothing but a %s byte order mark)", name)}
+			return nil, &FileError{Empty: true, Msg: fmt.Sprintf("the file is empty (nothing but a %s byte order mark)", name)}
 		}
 		rd.encode = name
 		br = bufio.NewReaderSize(&utf16Reader{r: br, be: be}, bufSize)
@@ -102,7 +102,7 @@ func NewReader(r io.Reader, opt Options) (*Reader, error) {
 	}
 	rd.br = br
 	if _, err := br.Peek(1); err == io.EOF {
-		return nil, &FileError{Msg: "the file is empty"}
+		return nil, &FileError{Empty: true, Msg: "the file is empty"}
 	}
 
 	if sep, ok := rd.sepLine(); ok {
@@ -298,11 +298,13 @@ func (r *Reader) readLine() (line []byte, n int, err error) {
 		}
 		r.br.Discard(i + eol)
 		r.off += int64(i + eol)
+		n += eol
 		if crAtEnd {
 			// A CR at the end of the buffer: an LF may follow.
 			if p, err := r.br.Peek(1); err == nil && p[0] == '\n' {
 				r.br.Discard(1)
 				r.off++
+				n++
 			}
 		}
 		r.line++
