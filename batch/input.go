@@ -585,12 +585,11 @@ func charName(r rune) string {
 func excelProblem(name, v string) string {
 	const fix = "format the column as Text in Excel before typing or pasting the values, and save as CSV UTF-8"
 	switch {
-	case strings.HasPrefix(v, "="):
-		inner := strings.TrimPrefix(v, "=")
-		if len(inner) >= 2 && inner[0] == '"' && inner[len(inner)-1] == '"' {
-			return fmt.Sprintf("%s %q is a spreadsheet formula, not a value: write the value itself (%s), not =\"…\"; %s", name, clip(v), clip(strings.ReplaceAll(inner[1:len(inner)-1], `""`, `"`)), fix)
-		}
-		return fmt.Sprintf("%s %q is a spreadsheet formula, not a value: write the value itself; %s", name, clip(v), fix)
+	case len(v) >= 3 && strings.HasPrefix(v, `="`) && strings.HasSuffix(v, `"`):
+		// Excel's text formula, which exporters write to keep leading
+		// zeros. Other text starting with '=' is sent as it is: the
+		// result file guards it (SPEC §5).
+		return fmt.Sprintf("%s %q is a spreadsheet formula, not a value: write the value itself (%s), not =\"…\"; %s", name, clip(v), clip(strings.ReplaceAll(v[2:len(v)-1], `""`, `"`)), fix)
 	case scientific(v):
 		return fmt.Sprintf("%s %q is a number Excel rewrote in scientific notation, and its last digits are lost: %s", name, clip(v), fix)
 	}

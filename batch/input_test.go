@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"runtime"
+	"runtime/debug"
 	"testing"
 	"unicode/utf16"
 
@@ -156,7 +158,7 @@ func TestReaderRowProblems(t *testing.T) {
 		{"scientific serial", "alice,1.23457E+11,2", "Excel rewrote in scientific notation"},
 		{"formula text serial", "alice,=\"OTP-0001\",2", "spreadsheet formula, not a value: write the value itself (OTP-0001)"},
 		{"quoted formula text", "alice,\"=\"\"OTP-0001\"\"\",2", "format the column as Text"},
-		{"formula username", "=A1,OTP1,2", "username \"=A1\" is a spreadsheet formula"},
+		{"formula text username", "\"=\"\"007\"\"\",OTP1,2", "username \"=\\\"007\\\"\" is a spreadsheet formula"},
 		{"ctrl-z inside", "alice,OTP1\x1a,2", "U+001A (Ctrl-Z, a DOS end-of-file mark)"},
 		{"field too long", "alice," + long + ",2", "over the limit of 256"},
 		{"too few fields", "alice,OTP1", "has 2 fields but the header has 3"},
@@ -320,5 +322,123 @@ func TestCountMatchesRead(t *testing.T) {
 		if fatal == nil && n != len(rows) {
 			t.Errorf("Count(%q) = %d, Read gave %d rows", text, n, len(rows))
 		}
+	}
+}
+
+func TestPhoneIndex(t *testing.T) {
+	rows := []struct {
+		user, sn string
+		want     string // a substring of the warning, "" for none
+	}{
+		{"alice", "+60120000001", ""},
+		{"bob", "60120000001", "line 2 gives the same phone number, written with another prefix (+, 00 or 0), to another user"},
+		{"carol", "0060120000001", "line 2 gives the same phone number"},
+		{"dave", "060120000001", "line 2 gives the same phone number"},
+		{"alice", "0060120000001", "line 2 gives this user the same phone number"},
+		{"erin", "0120000002", ""},
+		{"frank", "+120000002", "line 7 gives the same phone number"},
+		{"gina", "+60120000003", ""}, // a different number
+		{"hank", "60120000030", ""},  // not a prefix variant: a digit more at the end
+	}
+	x := phoneIndex{}
+	for i, r := range rows {
+		row := Row{Line: i + 2, Username: r.user, TokenSn: r.sn, TokenType: client.SMS}
+		got := x.check(&row)
+		if r.want == "" && got != "" || !strings.Contains(got, r.want) {
+			t.Errorf("line %d (%s, %s): warning %q, want %q", row.Line, r.user, r.sn, got, r.want)
+		}
+	}
+	otp := Row{Line: 99, Username: "zed", TokenSn: "60120000001", TokenType: client.OTP}
+	if got := x.check(&otp); got != "" {
+		t.Errorf("an OTP serial got the phone warning %q", got)
+	}
+}
+
+// repeatReader gives n bytes of pattern, repeated, without holding them.
+type repeatReader struct {
+	pattern string
+	n       int
+	chunk   string
+	off     int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	if r.chunk == "" {
+		r.chunk = strings.Repeat(r.pattern, max(1, (64<<10)/len(r.pattern)))
+	}
+	k := copy(p[:min(len(p), r.n)], r.chunk[r.off:])
+	r.off = (r.off + k) % len(r.chunk)
+	r.n -= k
+	return k, nil
+}
+
+// TestReaderBoundedMemory: a 100 MB field, a 100 MB quoted field of many
+// lines and a header of a million columns are read without holding them
+// (SPEC §7: 64 MB for a million rows, whatever the file holds). The rows
+// around the long one keep their lines.
+func TestReaderBoundedMemory(t *testing.T) {
+	const size = 100 << 20
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
+	measure := func(t *testing.T, f func()) {
+		t.Helper()
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		// A record of 64 KiB holds at most 64K fields: a few MB of slices
+		// at worst, whatever the file holds.
+		if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+			t.Errorf("reading allocated %d MB, want under 16 MB", got>>20)
+		}
+	}
+	t.Run("field", func(t *testing.T) {
+		measure(t, func() {
+			in := io.MultiReader(strings.NewReader("username,tokenSn,tokenType\nalice,"), &repeatReader{pattern: "A", n: size}, strings.NewReader(",2\nbob,OTP1,2\n"))
+			rows := readReader(t, in)
+			if len(rows) != 2 || rows[0].Line != 2 || !strings.Contains(rows[0].Problem, "over the limit of 65536 bytes") || rows[1].Line != 3 || rows[1].Problem != "" {
+				t.Errorf("rows = %+v", rows)
+			}
+		})
+	})
+	t.Run("quoted field of many lines", func(t *testing.T) {
+		measure(t, func() {
+			in := io.MultiReader(strings.NewReader("username,tokenSn,tokenType\nalice,\""), &repeatReader{pattern: strings.Repeat("x", 1023) + "\n", n: size}, strings.NewReader("\",2\nbob,OTP1,2\n"))
+			rows := readReader(t, in)
+			if len(rows) != 2 || rows[0].Line != 2 || !strings.Contains(rows[0].Problem, "over the limit") || rows[1].Line != size/1024+3 {
+				t.Errorf("rows = %+v", rows)
+			}
+		})
+	})
+	t.Run("header of a million columns", func(t *testing.T) {
+		measure(t, func() {
+			_, err := NewReader("in.csv", io.MultiReader(&repeatReader{pattern: ",", n: 1_000_000}, strings.NewReader("\nalice,OTP1,2\n")), ReaderOptions{})
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.Line != 1 || !strings.Contains(err.Error(), "over the limit of 65536 bytes") {
+				t.Errorf("error = %v, want line 1 over the limit", err)
+			}
+		})
+	})
+}
+
+func readReader(t *testing.T, in io.Reader) []Row {
+	t.Helper()
+	rd, err := NewReader("in.csv", in, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []Row
+	for {
+		r, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return rows
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
 	}
 }

@@ -176,7 +176,10 @@ func (r *Reader) detectSeparator(opt Options) error {
 	head, _ := r.br.Peek(r.max)
 	best, bestScore := []byte(nil), 0
 	var bestSplit [][]string
-	for _, sep := range seps {
+	for i, sep := range seps {
+		if i > 0 && bytes.IndexByte(head, sep) < 0 {
+			continue // it cannot split the header
+		}
 		t := &Reader{br: bufio.NewReader(bytes.NewReader(head)), sep: sep, max: r.max}
 		hdr, err := t.Read()
 		if err != nil {
