@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"unicode/utf16"
 
