@@ -432,7 +432,7 @@ func (rd *Reader) secondHeader(line int, raw []string) error {
 
 // typeValue reports whether s is a token type as written in a data row.
 func typeValue(s string) bool {
-	s = strings.Trim(s, " \t")
+	s = trim(s)
 	if len(s) == 1 {
 		return s == "1" || s == "2"
 	}
@@ -465,7 +465,16 @@ func smsNumber(s string) bool {
 
 // trim drops what surrounds a value harmlessly: spaces, tabs and line
 // ends. Other invisible characters around a value are a problem (problem).
-func trim(s string) string { return strings.Trim(s, " \t\r\n") }
+func trim(s string) string {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
 
 func (rd *Reader) check(line int, rec record) Row {
 	f := func(s string) string {
@@ -599,8 +608,10 @@ func excelProblem(name, v string) string {
 // scientific reports whether s is a number in Excel's scientific notation:
 // digits, an optional fraction, then E, a sign and digits (6.01234E+10).
 func scientific(s string) bool {
-	s = strings.TrimLeft(s, "+-")
 	i := 0
+	for i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
 	digits := func() int {
 		j := i
 		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
