@@ -192,7 +192,11 @@ func inputError(name string, err error) error {
 	}
 	var re *csvfile.RecordError
 	if errors.As(err, &re) {
-		return &InputError{Name: name, Line: re.Line, Err: re}
+		line := re.Line
+		if errors.Is(re.Err, csvfile.ErrUnclosed) {
+			line = re.FieldLine
+		}
+		return &InputError{Name: name, Line: line, Err: re}
 	}
 	return &InputError{Name: name, Err: err}
 }
@@ -325,9 +329,11 @@ func (rd *Reader) Read() (Row, error) {
 				return Row{}, io.EOF
 			}
 			var re *csvfile.RecordError
-			if errors.As(err, &re) {
+			if errors.As(err, &re) && !errors.Is(re.Err, csvfile.ErrUnclosed) {
 				return Row{Line: re.Line, Problem: recordProblem(re)}, nil
 			}
+			// A quote never closed swallowed the rest of the file:
+			// nothing after it can be trusted (SPEC §4).
 			return Row{}, inputError(rd.name, err)
 		}
 		if blankRecord(raw) {
@@ -389,7 +395,7 @@ func (rd *Reader) Count() (int, error) {
 				return n, nil
 			}
 			var re *csvfile.RecordError
-			if errors.As(err, &re) {
+			if errors.As(err, &re) && !errors.Is(re.Err, csvfile.ErrUnclosed) {
 				n++ // a malformed row is an invalid row, not a fatal one
 				continue
 			}

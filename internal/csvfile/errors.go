@@ -5,12 +5,14 @@ import (
 	"fmt"
 )
 
-// ErrTooLong is the error of a RecordError for a record over the size limit.
-var ErrTooLong = errors.New("record too long")
+// The errors of a RecordError besides csv.ErrBareQuote and csv.ErrQuote.
+var (
+	ErrTooLong  = errors.New("record too long")
+	ErrUnclosed = errors.New("quoted field never closed")
+)
 
 // FileError is a problem that makes the rest of the file unreadable: not
-// text, not UTF-8, a quoted field never closed, a header that cannot be
-// split unambiguously. Line is 0 when it is about the file as a whole.
+// text, not UTF-8, a header that cannot be split unambiguously. Line is 0 when it is about the file as a whole.
 type FileError struct {
 	Line  int
 	Msg   string
@@ -39,6 +41,8 @@ type RecordError struct {
 
 func (e *RecordError) Error() string {
 	switch {
+	case errors.Is(e.Err, ErrUnclosed):
+		return fmt.Sprintf("a quoted field that starts on line %d is never closed: it runs to the end of the file (line %d); add the missing '\"'", e.FieldLine, e.EndLine)
 	case errors.Is(e.Err, ErrTooLong):
 		return fmt.Sprintf("the record is %d bytes long%s, over the limit of %d bytes: the file may not be what you meant to give", e.Size, e.lines(), e.Max)
 	case e.EndLine > e.Line:

@@ -248,9 +248,10 @@ func quoteSeps(seps []byte) string {
 	return b.String()
 }
 
-// readLine reads one physical line into r.lbuf. Its end (LF, CRLF or a
-// lone CR) comes back as a single '\n'; the last line of a file may have
-// none. A line over the size limit is consumed whole and comes back nil,
+// readLine reads one physical line into r.lbuf. Its end comes back as a
+// single '\n' for LF and CRLF, as '\r' for a lone CR (classic Mac), so that
+// a quoted field keeps a lone CR as it was; the last line of a file may
+// have none. A line over the size limit is consumed whole and comes back nil,
 // with its length in n. At the end of the file it returns io.EOF.
 func (r *Reader) readLine() (line []byte, n int, err error) {
 	r.lbuf = r.lbuf[:0]
@@ -295,9 +296,9 @@ func (r *Reader) readLine() (line []byte, n int, err error) {
 		}
 		r.take(chunk[:i], &n, &long)
 		crAtEnd := chunk[i] == '\r' && i+1 == len(chunk)
-		eol := 1
+		eol, end := 1, chunk[i]
 		if chunk[i] == '\r' && i+1 < len(chunk) && chunk[i+1] == '\n' {
-			eol = 2
+			eol, end = 2, '\n'
 		}
 		r.br.Discard(i + eol)
 		r.off += int64(i + eol)
@@ -308,6 +309,7 @@ func (r *Reader) readLine() (line []byte, n int, err error) {
 				r.br.Discard(1)
 				r.off++
 				n++
+				end = '\n'
 			}
 		}
 		r.line++
@@ -315,7 +317,7 @@ func (r *Reader) readLine() (line []byte, n int, err error) {
 		if long {
 			return nil, n, nil
 		}
-		r.lbuf = append(r.lbuf, '\n')
+		r.lbuf = append(r.lbuf, end)
 		return r.lbuf, n, nil
 	}
 }
@@ -334,7 +336,7 @@ func (r *Reader) take(p []byte, n *int, long *bool) {
 }
 
 func lenNL(b []byte) int {
-	if len(b) > 0 && b[len(b)-1] == '\n' {
+	if len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
 		return 1
 	}
 	return 0
@@ -478,8 +480,12 @@ func (r *Reader) skip(size int, open bool) error {
 	return &RecordError{Line: start, ErrLine: start, EndLine: r.line, Size: size, Max: r.max, Err: ErrTooLong}
 }
 
+// unclosed is the error of a quoted field that runs to the end of the
+// file: a RecordError (the file has been read to its end), which a reader
+// of operator files makes fatal and a reader of a crashed run's result
+// takes for a torn last line.
 func (r *Reader) unclosed(line int) error {
-	return &FileError{Line: line, Msg: fmt.Sprintf("a quoted field that starts on line %d is never closed: it runs to the end of the file (line %d); add the missing '\"'", line, r.line)}
+	return &RecordError{Line: r.start, FieldLine: line, ErrLine: line, EndLine: r.line, Err: ErrUnclosed}
 }
 
 // formulaText reports whether an unquoted field is Excel's text formula
