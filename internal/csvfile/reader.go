@@ -132,8 +132,9 @@ func (r *Reader) EndLine() int { return r.line }
 // line end of the record last returned.
 func (r *Reader) Offset() int64 { return r.off }
 
-// Terminated reports whether the record last returned ended with a line end
-// (not with the end of the file).
+// Terminated reports whether the record last returned ended with LF or CRLF
+// (not with the end of the file, nor with a lone CR, which may be a CRLF cut
+// short).
 func (r *Reader) Terminated() bool { return r.term }
 
 // AtEOF reports whether nothing follows the record last returned.
@@ -313,7 +314,9 @@ func (r *Reader) readLine() (line []byte, n int, err error) {
 			}
 		}
 		r.line++
-		r.term = true
+		// A lone CR may be the first half of a CRLF cut short by a
+		// crash: only an LF ends a line for good.
+		r.term = end == '\n'
 		if long {
 			return nil, n, nil
 		}
