@@ -403,7 +403,7 @@ parseField:
 			}
 			break parseField
 		}
-		fieldLine := r.line
+		fieldLine, fieldCol := r.line, pos+1
 		line = line[1:]
 		pos++
 		for {
@@ -435,7 +435,7 @@ parseField:
 				pos = 0
 				size += n
 				if err == io.EOF {
-					return nil, r.unclosed(fieldLine)
+					return nil, r.unclosed(fieldLine, fieldCol)
 				}
 				if err != nil {
 					return nil, err
@@ -446,7 +446,7 @@ parseField:
 					return nil, r.skip(size, r.quotes%2 == 0)
 				}
 			default:
-				return nil, r.unclosed(fieldLine)
+				return nil, r.unclosed(fieldLine, fieldCol)
 			}
 		}
 	}
@@ -470,7 +470,7 @@ func (r *Reader) skip(size int, open bool) error {
 	for open {
 		_, n, err := r.readLine()
 		if err == io.EOF {
-			return r.unclosed(start)
+			return r.unclosed(start, 0)
 		}
 		if err != nil {
 			return err
@@ -487,8 +487,8 @@ func (r *Reader) skip(size int, open bool) error {
 // file: a RecordError (the file has been read to its end), which a reader
 // of operator files makes fatal and a reader of a crashed run's result
 // takes for a torn last line.
-func (r *Reader) unclosed(line int) error {
-	return &RecordError{Line: r.start, FieldLine: line, ErrLine: line, EndLine: r.line, Err: ErrUnclosed}
+func (r *Reader) unclosed(line, col int) error {
+	return &RecordError{Line: r.start, FieldLine: line, ErrLine: line, Column: col, EndLine: r.line, Err: ErrUnclosed}
 }
 
 // formulaText reports whether an unquoted field is Excel's text formula
