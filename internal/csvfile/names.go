@@ -11,7 +11,8 @@ const BOM = "\uFEFF"
 
 // TimeLayout is the timestamp format of every file tokenreg writes
 // (finished_at, registered_at): RFC 3339 in UTC with milliseconds, e.g.
-// 2026-11-28T13:14:15.123Z. time.RFC3339Nano parses it back.
+// 2026-11-28T13:14:15.123Z. Fixed width, so the text sorts in time order
+// (the ledger stores registered_at so); time.RFC3339Nano parses it back.
 const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // FoldName folds a column name for matching: case is ignored, and so are
