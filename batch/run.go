@@ -219,8 +219,9 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
-	matched := 0  // lines of the earlier result met in the input
-	lastLine := 0 // the last row's line
+	phones := phoneIndex{rows: p.cfg.Rows} // validate's warning (dedup.go)
+	matched := 0                           // lines of the earlier result met in the input
+	lastLine := 0                          // the last row's line
 	for ctx.Err() == nil {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -242,6 +243,9 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		}
 		if p.cfg.Select != nil && !p.cfg.Select(&row) {
 			continue
+		}
+		if row.Warning != "" {
+			p.cfg.Logger.Warn("input", "line", row.Line, "warning", row.Warning)
 		}
 		f := facts{
 			resumed: resumed, prior: prior,
@@ -280,6 +284,12 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 					p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "second OTP token for a user")
 				} else {
 					otpUsers[k] = uint32(row.Line)
+				}
+			}
+			if d.status == report.StatusValid {
+				if w := phones.check(&row); w != "" {
+					msg = w
+					p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 				}
 			}
 			o := outcome{Result: row.Result(d.status, msg), tokenType: row.TokenType}
