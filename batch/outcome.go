@@ -23,9 +23,6 @@ type outcome struct {
 	// lost: a needs-action code (29004, 29008, 29017) that most likely met
 	// this row's own earlier, unanswered success. Implies unknown.
 	lost bool
-	// newIntent: the worker noted the row's intent in the ledger itself
-	// (no earlier run had), so the writer may drop it again.
-	newIntent bool
 }
 
 // The notes appended to a row's message (SPEC §5). Each says one fact; the

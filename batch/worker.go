@@ -38,7 +38,6 @@ func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, uns
 				}
 				continue
 			}
-			o.newIntent = newIntent
 			p.results <- o
 		}
 	}
@@ -121,6 +120,15 @@ func (p *pipeline) register(ctx context.Context, j job) (outcome, bool) {
 	o.FinishedAt = p.cfg.Now()
 	o.Duration = o.FinishedAt.Sub(start)
 	return o, true
+}
+
+// interrupted is the outcome of a row whose retry was cut short by a stop.
+func interrupted(v verdict, attempts int, unknown bool) verdict {
+	msg := fmt.Sprintf("interrupted after %d attempt(s); last answer: %s", attempts, v.message)
+	if v.code != "" {
+		msg = fmt.Sprintf("interrupted after %d attempt(s); last answer: code %s %s", attempts, v.code, v.message)
+	}
+	return verdict{final: true, status: report.StatusError, message: msg, unknown: unknown}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
