@@ -157,6 +157,7 @@ type tempResult struct {
 	bw   *bufio.Writer // rows copied from the old file need no flush each
 	w    *report.Writer
 	kept int
+	werr error // the first write error
 }
 
 // newTempResult creates the replacement (mode 0600, a new file of this
@@ -182,7 +183,11 @@ func newTempResult(path string) (*tempResult, error) {
 // write copies a kept row.
 func (t *tempResult) write(r report.Result) error {
 	t.kept++
-	return t.w.Write(r)
+	if err := t.w.Write(r); err != nil {
+		t.werr = err
+		return err
+	}
+	return nil
 }
 
 // abort removes the replacement.
@@ -251,6 +256,9 @@ func resumeResult(path string, verify func(*batch.Resume) error) (*resultFile, e
 	}
 	if err != nil {
 		t.abort()
+		if t.werr != nil {
+			return nil, fmt.Errorf("rewrite result %s beside it (nothing was changed): %w", path, t.werr)
+		}
 		if errors.Is(err, batch.ErrTwoRows) {
 			return nil, usagef("--resume: %v: an older tokenreg wrote a second row for a line it tried again; keep only the last row of each line (`tokenreg repair %s` does that), then resume", err, path)
 		}
