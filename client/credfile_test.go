@@ -15,6 +15,7 @@ func writeCredentials(t *testing.T, text string) string {
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	makePrivate(t, p)
 	return p
 }
 

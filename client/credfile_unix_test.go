@@ -13,6 +13,10 @@ import (
 	"time"
 )
 
+// makePrivate makes p readable by its owner only (os.WriteFile did, with
+// mode 0600).
+func makePrivate(*testing.T, string) {}
+
 func TestCheckCredentialsFile(t *testing.T) {
 	const me = 1000
 	tests := []struct {
