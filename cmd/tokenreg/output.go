@@ -214,14 +214,34 @@ func (t *tempResult) commit(path string) (*resultFile, error) {
 	if err := t.f.Sync(); err != nil {
 		return fail("sync result", err)
 	}
+	// Closed before the rename: Windows cannot rename a file open without
+	// FILE_SHARE_DELETE, which Go does not ask for.
+	if err := t.f.Close(); err != nil {
+		return fail("write result", err)
+	}
 	if err := os.Rename(t.f.Name(), path); err != nil {
-		return fail("replace result", err)
+		os.Remove(t.f.Name())
+		return nil, fmt.Errorf("replace result: %w", err)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
-		t.f.Close()
 		return nil, fmt.Errorf("sync result directory: %w", err)
 	}
-	res := &resultFile{f: t.f, good: &goodWriter{f: t.f, good: end}, kept: t.kept}
+	// Reopened as safely as a resumed result: in a directory others can
+	// write, the name must still be this user's regular file, of the size
+	// just written.
+	f, err := safefile.Open(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reopen result: %w", err)
+	}
+	if st, err := f.Stat(); err != nil || st.Size() != end {
+		f.Close()
+		return nil, fmt.Errorf("reopen result %s: it changed after it was written; is another program writing there?", path)
+	}
+	if _, err := f.Seek(end, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reopen result: %w", err)
+	}
+	res := &resultFile{f: f, good: &goodWriter{f: f, good: end}, kept: t.kept}
 	res.w = report.NewWriter(res.good)
 	return res, nil
 }
