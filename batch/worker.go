@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,10 @@ func (p *pipeline) registerSafely(ctx context.Context, j job) (r report.Result, 
 
 // register takes a row through its attempts. It returns false when the run
 // stopped before the row's first request: such a row gets no result.
+//
+// A request slot (one of --workers) is held only from the pace's token to
+// the answer: a row sleeping before its retry (backoff, Retry-After) puts no
+// load on the server and lets another row send meanwhile.
 func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 	reg := client.Registration{Username: j.row.Username, TokenSn: j.row.TokenSn, TokenType: j.row.TokenType}
 	unknown := j.unknown
@@ -58,7 +63,8 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 	var v verdict
 	attempts := 0
 	for {
-		if err := p.pace.Wait(ctx); err != nil {
+		t, err := p.acquire(ctx)
+		if err != nil {
 			if attempts == 0 {
 				return report.Result{}, false
 			}
@@ -72,12 +78,11 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 		// A request in flight is let finish on a graceful stop: its answer
 		// must reach the result file. The Registrar's own timeout bounds it.
 		resp, err := p.cfg.Registrar.Register(context.WithoutCancel(ctx), reg)
+		p.slots.release()
 		v = judge(resp, err, unknown)
 		unknown = unknown || v.unknown
-		if v.throttled {
-			p.pace.Throttled()
-		} else if err == nil {
-			p.pace.Answered()
+		if v.throttled || err == nil {
+			p.pace.Observe(t, v.throttled)
 		}
 		if v.final {
 			break
@@ -98,6 +103,56 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 	r.FinishedAt = p.cfg.Now()
 	r.Duration = r.FinishedAt.Sub(start)
 	return r, true
+}
+
+// acquire takes a request slot, then the pace's token: in this order, so
+// that only rows about to send hold tokens, and a stall cannot bank a
+// burst of them. On success the caller must release the slot.
+func (p *pipeline) acquire(ctx context.Context) (ticket, error) {
+	if err := p.slots.acquire(ctx); err != nil {
+		return 0, err
+	}
+	t, err := p.pace.Wait(ctx)
+	if err != nil {
+		p.slots.release()
+		return 0, err
+	}
+	return t, nil
+}
+
+// slots bounds the requests in flight (--workers).
+type slots chan struct{}
+
+func newSlots(n int) slots { return make(slots, n) }
+
+func (s slots) acquire(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s slots) release() { <-s }
+
+// DefaultWorkers is the number of requests in flight that suits a pace of
+// rate requests per second (0 = unlimited): 16 when unlimited, which keeps
+// a loopback or LAN server busy; otherwise enough to keep the pace through
+// 200 ms answers (Little's law: rate × latency), from 4 to 64.
+func DefaultWorkers(rate float64) int {
+	if rate <= 0 {
+		return 16
+	}
+	return int(min(max(math.Ceil(rate*0.2), 4), 64))
+}
+
+// rowsInProgress is how many rows may be between their first request and
+// their result at once, for workers request slots: enough that the rows
+// sleeping before a retry (a stray 429's Retry-After of a second) leave
+// every slot busy, and bounded, since each holds a goroutine.
+func rowsInProgress(workers int) int {
+	return workers + min(max(3*workers, 16), 1024)
 }
 
 // interrupted is the outcome of a row whose retry was cut short by a stop.
