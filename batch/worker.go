@@ -16,6 +16,9 @@ import (
 // the same user, until jobs closes. unsent counts the rows it dropped
 // because the run stopped before they were sent.
 func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, unsent *atomic.Int64) error {
+	// A request in flight is let finish on a graceful stop: its answer
+	// must reach the result file. The Registrar's own timeout bounds it.
+	send := context.WithoutCancel(ctx)
 	for j := range jobs {
 		for ok := true; ok; j, ok = sc.next(userKey(j.row.Username)) {
 			if p.cfg.Ledger != nil && ctx.Err() == nil {
@@ -25,7 +28,7 @@ func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, uns
 				}
 				j.unknown = j.unknown || earlier
 			}
-			if r, sent := p.registerSafely(ctx, j); sent {
+			if r, sent := p.registerSafely(ctx, send, j); sent {
 				p.results <- r
 			} else {
 				unsent.Add(1)
@@ -38,7 +41,7 @@ func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, uns
 // registerSafely is register with a panic turned into the row's error
 // result: a bug met by one row must not take the run, and the result rows
 // of the others, down with it.
-func (p *pipeline) registerSafely(ctx context.Context, j job) (r report.Result, ok bool) {
+func (p *pipeline) registerSafely(ctx, send context.Context, j job) (r report.Result, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			p.cfg.Logger.Error("internal error while registering a row; please report it", "line", j.row.Line, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
@@ -47,16 +50,17 @@ func (p *pipeline) registerSafely(ctx context.Context, j job) (r report.Result, 
 			ok = true
 		}
 	}()
-	return p.register(ctx, j)
+	return p.register(ctx, send, j)
 }
 
-// register takes a row through its attempts. It returns false when the run
-// stopped before the row's first request: such a row gets no result.
+// register takes a row through its attempts, sending with send: ctx
+// without its cancellation. It returns false when the run stopped before
+// the row's first request: such a row gets no result.
 //
 // A request slot (one of --workers) is held only from the pace's token to
 // the answer: a row sleeping before its retry (backoff, Retry-After) puts no
 // load on the server and lets another row send meanwhile.
-func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
+func (p *pipeline) register(ctx, send context.Context, j job) (report.Result, bool) {
 	reg := client.Registration{Username: j.row.Username, TokenSn: j.row.TokenSn, TokenType: j.row.TokenType}
 	unknown := j.unknown
 	var start time.Time
@@ -75,10 +79,7 @@ func (p *pipeline) register(ctx context.Context, j job) (report.Result, bool) {
 			start = p.cfg.Now()
 		}
 		attempts++
-		// A request in flight is let finish on a graceful stop: its answer
-		// must reach the result file. The Registrar's own timeout bounds it.
-		resp, err := p.cfg.Registrar.Register(context.WithoutCancel(ctx), reg)
-		p.slots.release()
+		resp, err := p.send(send, reg)
 		v = judge(resp, err, unknown)
 		unknown = unknown || v.unknown
 		if v.throttled || err == nil {
@@ -118,6 +119,14 @@ func (p *pipeline) acquire(ctx context.Context) (ticket, error) {
 		return 0, err
 	}
 	return t, nil
+}
+
+// send makes one request in a slot taken by acquire, and frees the slot
+// even if the Registrar panics (registerSafely turns that into the row's
+// result; the other rows must still get a slot).
+func (p *pipeline) send(ctx context.Context, reg client.Registration) (client.Response, error) {
+	defer p.slots.release()
+	return p.cfg.Registrar.Register(ctx, reg)
 }
 
 // slots bounds the requests in flight (--workers).
