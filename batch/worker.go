@@ -15,11 +15,23 @@ import (
 // work sends the rows it is given, and after each the next parked row of
 // the same user, until jobs closes. unsent counts the rows it dropped
 // because the run stopped before they were sent.
+//
+// There are more of these goroutines than request slots (rowsInProgress):
+// a row sleeping before its retry gives its slot up, and a goroutine
+// waiting for a slot takes the next row. A goroutine keeps its slot from
+// one row to the next while rows are ready, so that a run without retries
+// uses the same --workers goroutines throughout and the others sleep.
 func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, unsent *atomic.Int64) error {
 	// A request in flight is let finish on a graceful stop: its answer
 	// must reach the result file. The Registrar's own timeout bounds it.
 	send := context.WithoutCancel(ctx)
-	for j := range jobs {
+	h := &hold{slots: p.slots}
+	defer h.release()
+	for {
+		j, ok := h.take(ctx, jobs)
+		if !ok {
+			return nil
+		}
 		for ok := true; ok; j, ok = sc.next(userKey(j.row.Username)) {
 			if p.cfg.Ledger != nil && ctx.Err() == nil {
 				earlier, err := p.cfg.Ledger.Intent(ctx, j.row.Username, j.row.TokenType, j.row.TokenSn)
@@ -28,20 +40,19 @@ func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, uns
 				}
 				j.unknown = j.unknown || earlier
 			}
-			if r, sent := p.registerSafely(ctx, send, j); sent {
+			if r, sent := p.registerSafely(ctx, send, h, j); sent {
 				p.results <- r
 			} else {
 				unsent.Add(1)
 			}
 		}
 	}
-	return nil
 }
 
 // registerSafely is register with a panic turned into the row's error
 // result: a bug met by one row must not take the run, and the result rows
 // of the others, down with it.
-func (p *pipeline) registerSafely(ctx, send context.Context, j job) (r report.Result, ok bool) {
+func (p *pipeline) registerSafely(ctx, send context.Context, h *hold, j job) (r report.Result, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			p.cfg.Logger.Error("internal error while registering a row; please report it", "line", j.row.Line, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
@@ -50,24 +61,25 @@ func (p *pipeline) registerSafely(ctx, send context.Context, j job) (r report.Re
 			ok = true
 		}
 	}()
-	return p.register(ctx, send, j)
+	return p.register(ctx, send, h, j)
 }
 
 // register takes a row through its attempts, sending with send: ctx
-// without its cancellation. It returns false when the run stopped before
-// the row's first request: such a row gets no result.
+// without its cancellation, in a request slot held by h. It returns false
+// when the run stopped before the row's first request: such a row gets no
+// result.
 //
-// A request slot (one of --workers) is held only from the pace's token to
-// the answer: a row sleeping before its retry (backoff, Retry-After) puts no
-// load on the server and lets another row send meanwhile.
-func (p *pipeline) register(ctx, send context.Context, j job) (report.Result, bool) {
+// A row sleeping before its retry (backoff, Retry-After) puts no load on
+// the server: it gives its slot up for another row to send meanwhile, and
+// takes one again for the retry.
+func (p *pipeline) register(ctx, send context.Context, h *hold, j job) (report.Result, bool) {
 	reg := client.Registration{Username: j.row.Username, TokenSn: j.row.TokenSn, TokenType: j.row.TokenType}
 	unknown := j.unknown
 	var start time.Time
 	var v verdict
 	attempts := 0
 	for {
-		t, err := p.acquire(ctx)
+		t, err := p.acquire(ctx, h)
 		if err != nil {
 			if attempts == 0 {
 				return report.Result{}, false
@@ -79,7 +91,7 @@ func (p *pipeline) register(ctx, send context.Context, j job) (report.Result, bo
 			start = p.cfg.Now()
 		}
 		attempts++
-		resp, err := p.send(send, reg)
+		resp, err := p.cfg.Registrar.Register(send, reg)
 		v = judge(resp, err, unknown)
 		unknown = unknown || v.unknown
 		if v.throttled || err == nil {
@@ -93,6 +105,7 @@ func (p *pipeline) register(ctx, send context.Context, j job) (report.Result, bo
 			break
 		}
 		pause := p.cfg.Backoff.Pause(attempts, v.wait, jitter())
+		h.release()
 		if !sleep(ctx, pause) {
 			v = interrupted(v, attempts, unknown)
 			break
@@ -106,27 +119,14 @@ func (p *pipeline) register(ctx, send context.Context, j job) (report.Result, bo
 	return r, true
 }
 
-// acquire takes a request slot, then the pace's token: in this order, so
-// that only rows about to send hold tokens, and a stall cannot bank a
-// burst of them. On success the caller must release the slot.
-func (p *pipeline) acquire(ctx context.Context) (ticket, error) {
-	if err := p.slots.acquire(ctx); err != nil {
+// acquire takes a request slot (unless h holds one), then the pace's
+// token: in this order, so that only rows about to send hold tokens, and a
+// stall cannot bank a burst of them.
+func (p *pipeline) acquire(ctx context.Context, h *hold) (ticket, error) {
+	if err := h.acquire(ctx); err != nil {
 		return 0, err
 	}
-	t, err := p.pace.Wait(ctx)
-	if err != nil {
-		p.slots.release()
-		return 0, err
-	}
-	return t, nil
-}
-
-// send makes one request in a slot taken by acquire, and frees the slot
-// even if the Registrar panics (registerSafely turns that into the row's
-// result; the other rows must still get a slot).
-func (p *pipeline) send(ctx context.Context, reg client.Registration) (client.Response, error) {
-	defer p.slots.release()
-	return p.cfg.Registrar.Register(ctx, reg)
+	return p.pace.Wait(ctx)
 }
 
 // slots bounds the requests in flight (--workers).
@@ -134,16 +134,55 @@ type slots chan struct{}
 
 func newSlots(n int) slots { return make(slots, n) }
 
-func (s slots) acquire(ctx context.Context) error {
+// hold is one work goroutine's hold on a request slot.
+type hold struct {
+	slots slots
+	held  bool
+}
+
+func (h *hold) acquire(ctx context.Context) error {
+	if h.held {
+		return nil
+	}
 	select {
-	case s <- struct{}{}:
+	case h.slots <- struct{}{}:
+		h.held = true
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (s slots) release() { <-s }
+func (h *hold) release() {
+	if h.held {
+		<-h.slots
+		h.held = false
+	}
+}
+
+// take returns the next row, false once jobs is closed. A goroutine
+// without a slot waits for one first, holding no row, so that rows are
+// taken only as fast as slots free up. One with a slot keeps it while a row
+// is ready at once, and gives it up to wait for one: a slot must not sit
+// idle behind a slow reader while a row that slept before its retry needs
+// it (the reader may itself be waiting for that row's user).
+func (h *hold) take(ctx context.Context, jobs <-chan job) (job, bool) {
+	if !h.held && ctx.Err() == nil {
+		// An error means the run is stopping: the row taken next finds
+		// that out and is left unsent.
+		_ = h.acquire(ctx)
+	}
+	if h.held {
+		select {
+		case j, ok := <-jobs:
+			return j, ok
+		default:
+		}
+		h.release()
+	}
+	j, ok := <-jobs
+	return j, ok
+}
 
 // DefaultWorkers is the number of requests in flight that suits a pace of
 // rate requests per second (0 = unlimited): 16 when unlimited, which keeps
