@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 	"github.com/tokenreg/tokenreg/internal/safetext"
 )
 
@@ -276,7 +277,7 @@ func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(timeLayout)
+	return t.UTC().Format(csvfile.TimeLayout)
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
