@@ -10,7 +10,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"testing/iotest"
+	"unicode"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/tokenreg/tokenreg/client"
 )
@@ -250,39 +253,100 @@ func FuzzReader(f *testing.F) {
 	f.Add("username,tokenSn,tokenType\nalice,\"OTP1,2\n")
 	f.Add("username,tokenSn\n")
 	f.Add("a,b,c,d\n1,2,3\n")
+	// The operator-file classes of issue 10 (see testdata/inputs).
+	f.Add("tokenType,username,tokenSn\r2,alice,OTP1\r1,bob,+60120000050\r")                          // classic Mac
+	f.Add("username,tokenSn,tokenType\nbob,\"OTP2,2\ncarol,OTP3,2\ndave,\"OTP4\"x,2\nerin,OTP5,2\n") // malformed multi-line quote
+	f.Add("username,tokenSn,tokenType,notes\nalice,\"OTP1,2,\nbob,OTP2\",2,\ndave,OTP4,2,\"see\nerin,OTP5,2,x\"\n")
+	f.Add("username,tokenSn,tokenType\r\nalice,OTP1,2\r\ntokenSn,username,tokenType\r\nOTP3,carol,2\r\n") // glued, reordered
+	f.Add("\ufeffusername,tokenSn,tokenType\r\nalice,OTP1,2\r\n\ufeffusername,tokenSn,tokenType\r\nbob,OTP2,2\r\n")
+	f.Add(utf16LE("\ufeffusername\ttokenSn\ttokenType\r\nJosé\tOTP1\t2\r\n"))
+	f.Add(utf16BE("\ufeffusername,tokenSn,tokenType\nbob,OTP1,2\n"))
+	f.Add("\xff\xfe")
+	f.Add(utf16LE("username,tokenSn,tokenType\r\nalice,OTP1,2\r\n"))
+	f.Add("username\ttokenSn\ttokenType\nalice\tOTP1\t2\n")
+	f.Add("username;tokenSn;tokenType\nalice;OTP1;2\n")
+	f.Add("sep=;\r\nusername;tokenSn;tokenType;notes\r\nalice;OTP1;2;a, b\r\n")
+	f.Add("user;a,type\n")
+	f.Add("\"User\nName\",\"Token\nSN\",Type\r\nalice,OTP1,2\r\n")
+	f.Add("PK\x03\x04\x14\x00\x06\x00\x08\x00")
+	f.Add("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00")
+	f.Add("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+	f.Add("username,tokenSn,tokenType\nbo\u200bb,OTP1,2\n\u00a0carol,+60120000052,1\ndave,OTP\u00adX,2\nerin\u2060,OTP2,2\n\u200e\u200e,OTP3,2\nivy,OTP4\u202f,2\n")
+	f.Add("username,tokenSn,tokenType\r\nalice,OTP1,2\r\n\ufeffbob,OTP2,2\r\n")
+	f.Add("username,tokenSn,tokenType\nalice,6.01234E+10,1\nbob,1.23457E+11,2\ncarol,=\"OTP-0001\",2\ndave,\"=\"\"OTP-0002\"\"\",2\n")
+	f.Add("username,tokenSn,tokenType\r\nalice,OTP1,2\r\n\x1a")
+	f.Add("username,tokenSn,tokenType\r\nalice,OTP1,2\x1a")
+	f.Add("username,tokenSn,tokenType\r\n\x1abob,OTP1,2\r\n")
+	f.Add("username,tokenSn,tokenType,name\r\nbob,OTP1,2,Andr\xe9\r\n")
+	f.Add("username,tokenSn,tokenType\nalice,+60120000060,1\nbob,60120000060,1\ncarol,0060120000060,1\n")
+	f.Add("username,tokenSn,tokenType\n" + strings.Repeat("x", MaxRecordBytes+10) + "\nbob,OTP1,2\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		rd, err := NewReader("fuzz.csv", strings.NewReader(text), ReaderOptions{})
-		if err != nil {
-			var ie *InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("NewReader error %T %v is not an *InputError", err, err)
+		rows, fatal := fuzzRead(t, strings.NewReader(text))
+		for i, r := range rows {
+			if i > 0 && r.Line <= rows[i-1].Line {
+				t.Fatalf("line %d after line %d: lines must increase", r.Line, rows[i-1].Line)
 			}
-			return
+			if r.Line < 2 {
+				t.Fatalf("row at line %d: the header is line 1 or later", r.Line)
+			}
+			if r.Problem != "" {
+				continue
+			}
+			if !r.TokenType.Valid() || r.Username == "" || r.TokenSn == "" || len(r.TokenSn) > MaxFieldBytes || len(r.Username) > MaxFieldBytes {
+				t.Fatalf("row %+v accepted but not sendable", r)
+			}
+			for _, v := range []string{r.Username, r.TokenSn} {
+				if !utf8.ValidString(v) || strings.ContainsFunc(v, func(c rune) bool {
+					return c != ' ' && (unicode.IsControl(c) || unicode.In(c, unicode.Cf, unicode.Zs, unicode.Zl, unicode.Zp) || c == utf8.RuneError)
+				}) {
+					t.Fatalf("row %+v accepted with an invisible, control or replaced character", r)
+				}
+				if scientific(v) || strings.HasPrefix(v, `="`) && strings.HasSuffix(v, `"`) && len(v) >= 3 {
+					t.Fatalf("row %+v accepted with a value Excel changed", r)
+				}
+			}
 		}
-		last := 1
-		for i := 0; ; i++ {
-			r, err := rd.Read()
-			if errors.Is(err, io.EOF) {
-				return
+		// The pre-pass counts what Read returns, and refuses what it refuses.
+		if rd, err := NewReader("fuzz.csv", strings.NewReader(text), ReaderOptions{}); err == nil {
+			n, err := rd.Count()
+			if (err != nil) != (fatal != nil) || fatal == nil && n != len(rows) {
+				t.Fatalf("Count = %d, %v; Read gave %d rows, fatal %v", n, err, len(rows), fatal)
 			}
-			if err != nil {
-				var ie *InputError
-				if !errors.As(err, &ie) {
-					t.Fatalf("Read error %T %v is not an *InputError", err, err)
-				}
-				return
-			}
-			if r.Line <= last {
-				t.Fatalf("line %d after line %d: lines must increase", r.Line, last)
-			}
-			last = r.Line
-			if r.Problem == "" {
-				if !r.TokenType.Valid() || r.Username == "" || r.TokenSn == "" || len(r.TokenSn) > MaxFieldBytes {
-					t.Fatalf("row %+v accepted but not sendable", r)
-				}
+		}
+		// Read a byte at a time (a CR at the end of every buffer): the same.
+		if len(text) < 4096 {
+			rows1, fatal1 := fuzzRead(t, iotest.OneByteReader(strings.NewReader(text)))
+			if fmt.Sprint(rows1, fatal1) != fmt.Sprint(rows, fatal) {
+				t.Fatalf("read a byte at a time:\n%v %v\nwant\n%v %v", rows1, fatal1, rows, fatal)
 			}
 		}
 	})
+}
+
+// fuzzRead reads every row; fatal is the *InputError that stopped it.
+func fuzzRead(t *testing.T, in io.Reader) (rows []Row, fatal error) {
+	rd, err := NewReader("fuzz.csv", in, ReaderOptions{})
+	if err != nil {
+		var ie *InputError
+		if !errors.As(err, &ie) {
+			t.Fatalf("NewReader error %T %v is not an *InputError", err, err)
+		}
+		return nil, err
+	}
+	for {
+		r, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("Read error %T %v is not an *InputError", err, err)
+			}
+			return rows, err
+		}
+		rows = append(rows, r)
+	}
 }
 
 func TestDedupGrowsAndFinds(t *testing.T) {
