@@ -109,6 +109,7 @@ func NewReader(r io.Reader, opt Options) (*Reader, error) {
 		rd.sep = sep
 		return rd, nil
 	}
+	rd.typeLine()
 	if err := rd.detectSeparator(opt); err != nil {
 		return nil, err
 	}
@@ -161,6 +162,15 @@ func (r *Reader) sepLine() (byte, bool) {
 		return 0, false
 	}
 	return sep, true
+}
+
+// typeLine consumes the "#TYPE System.Management.Automation.PSCustomObject"
+// first line of Windows PowerShell's Export-Csv, if there is one: it names a
+// .NET type, never a column.
+func (r *Reader) typeLine() {
+	if p, _ := r.br.Peek(6); string(p) == "#TYPE " {
+		r.readLine()
+	}
 }
 
 // detectSeparator splits the header with each candidate and keeps the one
