@@ -138,12 +138,6 @@ func (r *Reader) Offset() int64 { return r.off }
 // short).
 func (r *Reader) Terminated() bool { return r.term }
 
-// AtEOF reports whether nothing follows the record last returned.
-func (r *Reader) AtEOF() bool {
-	_, err := r.br.Peek(1)
-	return err != nil
-}
-
 // sepLine consumes Excel's "sep=X" first line, if there is one.
 func (r *Reader) sepLine() (byte, bool) {
 	p, _ := r.br.Peek(64)
