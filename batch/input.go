@@ -141,14 +141,14 @@ type ReaderOptions struct {
 
 // separators are the separators an input may be written with: the one its
 // header line is split by into recognisable columns (csvfile.Options).
-var separators = []byte{',', ';', '\t', '|'}
+const separators = ",;\t|"
 
 // NewReader reads and checks the header. name is used in errors. The
 // returned error is an *InputError for a file that cannot be used.
 func NewReader(name string, r io.Reader, opt ReaderOptions) (*Reader, error) {
 	sum := sha256.New()
 	cr, err := csvfile.NewReader(io.TeeReader(r, sum), csvfile.Options{
-		Separators: separators,
+		Separators: []byte(separators),
 		Score:      scoreHeader,
 		UTF16:      true,
 		MaxRecord:  MaxRecordBytes,
