@@ -391,7 +391,7 @@ func TestCountMatchesRead(t *testing.T) {
 	}
 }
 
-func TestPhoneIndex(t *testing.T) {
+func TestPhoneVariant(t *testing.T) {
 	rows := []struct {
 		user, sn string
 		want     string // a substring of the warning, "" for none
@@ -406,16 +406,18 @@ func TestPhoneIndex(t *testing.T) {
 		{"gina", "+60120000003", ""}, // a different number
 		{"hank", "60120000030", ""},  // not a prefix variant: a digit more at the end
 	}
-	x := phoneIndex{}
+	d := newDedup(0)
 	for i, r := range rows {
 		row := Row{Line: i + 2, Username: r.user, TokenSn: r.sn, TokenType: client.SMS}
-		got := x.check(&row)
+		d.check(row.TokenType, row.TokenSn, row.Username, row.Line)
+		got := d.phoneVariant(&row)
 		if r.want == "" && got != "" || !strings.Contains(got, r.want) {
 			t.Errorf("line %d (%s, %s): warning %q, want %q", row.Line, r.user, r.sn, got, r.want)
 		}
 	}
 	otp := Row{Line: 99, Username: "zed", TokenSn: "60120000001", TokenType: client.OTP}
-	if got := x.check(&otp); got != "" {
+	d.check(otp.TokenType, otp.TokenSn, otp.Username, otp.Line)
+	if got := d.phoneVariant(&otp); got != "" {
 		t.Errorf("an OTP serial got the phone warning %q", got)
 	}
 }
