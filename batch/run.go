@@ -208,7 +208,6 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
-	phones := phoneIndex{rows: p.cfg.Rows} // validate's warning (dedup.go)
 	for ctx.Err() == nil {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -280,7 +279,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 					otpUsers[k] = uint32(row.Line)
 				}
 			}
-			if w := phones.check(&row); w != "" {
+			if w := dd.phoneVariant(&row); w != "" {
 				msg = w
 				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 			}
