@@ -52,7 +52,8 @@ type Config struct {
 	Rate float64
 	// Burst is the limiter's burst; default 1.
 	Burst int
-	// Workers is the number of concurrent requests; default 4.
+	// Workers is the number of requests in flight at once; default
+	// DefaultWorkers(Rate).
 	Workers int
 	// Attempts is the most requests a row may take; default 5.
 	Attempts int
@@ -111,6 +112,7 @@ type job struct {
 type pipeline struct {
 	cfg      Config
 	pace     *pacer
+	slots    slots
 	timeouts *timeouts
 	stop     context.CancelCauseFunc // stops the run, with the reason
 	out      *report.Writer
@@ -131,7 +133,7 @@ type pipeline struct {
 // rows that were not written.
 func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summary, cfg Config) (Outcome, error) {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = DefaultWorkers(cfg.Rate)
 	}
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 5
@@ -154,6 +156,8 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		// so a crash loses no more than the rows in flight (SPEC §5).
 		results: make(chan outcome),
 	}
+
+	p.slots = newSlots(cfg.Workers)
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
@@ -181,7 +185,7 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	sc := newScheduler(4*cfg.Workers + 64)
 	var unsent atomic.Int64
 	g.Go(func() error { return p.read(gctx, rd, sc, jobs) })
-	for range cfg.Workers {
+	for range rowsInProgress(cfg.Workers) {
 		g.Go(func() error { return p.work(gctx, sc, jobs, &unsent) })
 	}
 	gerr := g.Wait()
@@ -219,9 +223,8 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
-	phones := phoneIndex{rows: p.cfg.Rows} // validate's warning (dedup.go)
-	matched := 0                           // lines of the earlier result met in the input
-	lastLine := 0                          // the last row's line
+	matched := 0  // lines of the earlier result met in the input
+	lastLine := 0 // the last row's line
 	for ctx.Err() == nil {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -287,7 +290,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				}
 			}
 			if d.status == report.StatusValid {
-				if w := phones.check(&row); w != "" {
+				if w := dd.phoneVariant(&row); w != "" {
 					msg = w
 					p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 				}
