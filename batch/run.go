@@ -107,6 +107,9 @@ type Outcome struct {
 type job struct {
 	row     Row
 	unknown bool // an earlier run's attempt may have applied it
+	// resumed: the earlier result had an error row for the line, which
+	// the resume's rewrite dropped to send the row again.
+	resumed bool
 }
 
 type pipeline struct {
@@ -302,12 +305,51 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			// An error row of an earlier result (--resume, or retry's
 			// input) may say its request reached the server unanswered.
 			_, retryUnknown, _ := parseNotes(report.Status(row.Status), row.Message)
-			if !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown}) {
-				return nil
+			if !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown, resumed: resumed}) {
+				if resumed {
+					p.carry(&row, prior)
+				}
+				return p.carryOver(rd)
 			}
 		}
 	}
-	return nil
+	return p.carryOver(rd)
+}
+
+// carry gives back its row to a line whose earlier error row the resume's
+// rewrite dropped, when the run stops before sending it again: the line
+// keeps one row, and the next resume learns what this one knew (a request
+// that may have been applied).
+func (p *pipeline) carry(row *Row, prior prior) {
+	o := outcome{Result: row.Result(report.StatusError, "not sent again: the run stopped first"), tokenType: row.TokenType, unknown: prior.unknown}
+	o.FinishedAt = p.cfg.Now()
+	p.results <- o
+}
+
+// carryOver reads the rest of the input after a stop, to carry the lines
+// of the earlier result that the run did not reach (see carry). It reads
+// only when the earlier result had rows to send again.
+func (p *pipeline) carryOver(rd *Reader) error {
+	rs := p.cfg.Resume
+	if rs == nil || rs.Final == rs.Rows {
+		return nil
+	}
+	for {
+		row, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		prior, resumed, err := rs.check(&row)
+		if err != nil {
+			return &InputError{Name: rd.name, Line: row.Line, Err: err}
+		}
+		if resumed && !prior.final {
+			p.carry(&row, prior)
+		}
+	}
 }
 
 // write owns the result writer, the summary and the circuit breaker. It

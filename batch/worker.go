@@ -35,7 +35,9 @@ func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, uns
 		for ok := true; ok; j, ok = sc.next(userKey(j.row.Username)) {
 			newIntent := false
 			if p.cfg.Ledger != nil && ctx.Err() == nil {
-				earlier, err := p.cfg.Ledger.Intent(ctx, j.row.Username, j.row.TokenType, j.row.TokenSn)
+				// Not cut short by a stop: a cancelled transaction would be
+				// a run error; a row stopped after its intent forgets it.
+				earlier, err := p.cfg.Ledger.Intent(send, j.row.Username, j.row.TokenType, j.row.TokenSn)
 				if err != nil {
 					return fmt.Errorf("ledger: %w", err)
 				}
@@ -51,6 +53,9 @@ func (p *pipeline) work(ctx context.Context, sc *scheduler, jobs <-chan job, uns
 					if err := p.cfg.Ledger.Forget(context.WithoutCancel(ctx), j.row.Username, j.row.TokenType, j.row.TokenSn); err != nil {
 						return fmt.Errorf("ledger: %w", err)
 					}
+				}
+				if j.resumed {
+					p.carry(&j.row, prior{unknown: j.unknown})
 				}
 				continue
 			}

@@ -222,3 +222,62 @@ func (l *memLedger) Forget(_ context.Context, u string, _ client.TokenType, sn s
 	delete(l.intents, u+"/"+sn)
 	return nil
 }
+
+// TestStoppedResumeKeepsEveryLine: a resume that stops before it has sent
+// every error row again gives each such line its row back (one row per
+// line at every moment a run is not writing), keeping what the earlier row
+// knew: the request may have been applied.
+func TestStoppedResumeKeepsEveryLine(t *testing.T) {
+	const rows = 100
+	st, input := smsInventory(rows)
+	s := clienttest.NewServer(st, clienttest.Options{})
+	defer s.Close()
+	// The earlier result: every row an error whose request may have been
+	// applied.
+	var prev bytes.Buffer
+	w := report.NewWriter(&prev)
+	w.WriteHeader()
+	rd, _ := NewReader("in.csv", strings.NewReader(input), ReaderOptions{})
+	for i := range rows {
+		row, err := rd.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := outcome{Result: row.Result(report.StatusError, "no valid answer after 5 attempt(s): read body: EOF"), unknown: true}
+		o.Attempts = 5
+		if err := w.Write(o.result()); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	// The resume's rewrite keeps none of them.
+	rs, _, _, err := LoadResume("prev", bytes.NewReader(prev.Bytes()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	c := &cancelAfter{Registrar: newClient(t, s, time.Second, false), n: 5, cancel: cancel}
+	got, err := runCSV(t, ctx, input, Config{Registrar: c, Workers: 2, Resume: rs}, &out)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if len(got) != rows {
+		t.Fatalf("%d rows after the stopped resume, want %d (one per line)", len(got), rows)
+	}
+	carried := 0
+	for line, r := range got {
+		switch {
+		case r.Attempts > 0:
+			// The earlier attempts were never applied on this server.
+			if r.Status != report.StatusOK {
+				t.Errorf("line %d = %s %q, want ok", line, r.Status, r.Message)
+			}
+		case r.Status == report.StatusError && strings.HasSuffix(r.Message, unknownNote):
+			carried++
+		default:
+			t.Errorf("line %d = %s %q, want a carried error row that says the outcome is unknown", line, r.Status, r.Message)
+		}
+	}
+	t.Logf("%d rows sent again before the stop, %d carried", rows-carried, carried)
+}
