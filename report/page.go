@@ -177,15 +177,17 @@ func BuildPage(ctx context.Context, sources []ResultSource, opts PageOptions) (*
 				ft.otherShard++
 				return
 			}
-			k := rowKey(seed, r)
-			if r.Status != StatusSkipped && len(later) > 0 {
-				if _, found := slices.BinarySearch(later, k); found {
-					ft.superseded++
-					return
+			if keep || len(later) > 0 {
+				k := rowKey(seed, r)
+				if r.Status != StatusSkipped && len(later) > 0 {
+					if _, found := slices.BinarySearch(later, k); found {
+						ft.superseded++
+						return
+					}
 				}
-			}
-			if keep {
-				keys = append(keys, k)
+				if keep {
+					keys = append(keys, k)
+				}
 			}
 			p.add(i, r)
 		})

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,8 @@ func TestSummaryJSON(t *testing.T) {
 		"exit_code":       1.0,
 		"interrupted":     false,
 		"aborted":         "the first 20 answered rows all failed with code 10002",
+		"limited":         false,
+		"remaining":       0.0,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("JSON() =\n%s\nwant\n%v", b, want)
@@ -196,5 +199,31 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x"), nil, 0o600); err == nil {
 		t.Errorf("WriteFileAtomic into a missing directory = nil, want an error")
+	}
+}
+
+// A canary's summary says it stopped at --limit and how many rows remain,
+// in the JSON and on stderr, with the run's version and parameters.
+func TestSummaryLimited(t *testing.T) {
+	s := newTestSummary()
+	s.Limited, s.Remaining = true, 42
+	s.Version, s.Parameters = "v9", map[string]string{"limit": "20"}
+	b, err := s.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got SummaryJSON
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Limited || got.Remaining != 42 || got.Version != "v9" || got.Parameters["limit"] != "20" {
+		t.Errorf("JSON() = %s, want limited, remaining 42, version v9, parameters.limit 20", b)
+	}
+	var text bytes.Buffer
+	if err := s.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`remaining +42 rows not sent yet`).MatchString(text.String()) || !strings.Contains(text.String(), "stopped at --limit") {
+		t.Errorf("WriteText() does not say the run stopped at --limit with 42 rows left:\n%s", text.String())
 	}
 }

@@ -25,6 +25,9 @@
 //   - memory: peak RSS (the child's rusage) of `tokenreg run --rate 0
 //     --workers 16` over 10,000 and over 1,000,000 SMS rows that all
 //     succeed; bar < 64 MB (10⁶ bytes) at 1,000,000.
+//   - report: wall time and peak RSS of `tokenreg report` over a generated
+//     1,000,000-row result (mostly ok, every needs-action status, 15
+//     minutes of finished_at); bars < 3 s and < 64 MB.
 //
 // Every row of every figure is a real SMS registration for an existing user
 // with a unique number, so every request succeeds and goes through the whole
@@ -71,7 +74,7 @@ func main() {
 }
 
 // The figures, in the order they run.
-var figureNames = []string{"throughput", "pacing", "latency", "memory"}
+var figureNames = []string{"throughput", "pacing", "latency", "memory", "report"}
 
 // sizes are the row counts of one run.
 type sizes struct {
@@ -82,6 +85,7 @@ type sizes struct {
 	memSmall    int
 	memLarge    int
 	memUsers    int // users in the memory figure's simulator state
+	reportRows  int // rows of the result the report figure draws
 	pacingRate  float64
 	latencyWait time.Duration
 }
@@ -89,12 +93,12 @@ type sizes struct {
 var (
 	fullSizes = sizes{
 		throughput: 40_000, reps: 7, pacing: 2_000, latency: 3_000,
-		memSmall: 10_000, memLarge: 1_000_000, memUsers: 1_000_000,
+		memSmall: 10_000, memLarge: 1_000_000, memUsers: 1_000_000, reportRows: 1_000_000,
 		pacingRate: 200, latencyWait: 100 * time.Millisecond,
 	}
 	quickSizes = sizes{
 		throughput: 10_000, reps: 1, pacing: 400, latency: 1_280,
-		memSmall: 10_000, memLarge: 100_000, memUsers: 100_000,
+		memSmall: 10_000, memLarge: 100_000, memUsers: 100_000, reportRows: 100_000,
 		pacingRate: 200, latencyWait: 100 * time.Millisecond,
 	}
 )
@@ -155,6 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"pacing":     b.pacing,
 		"latency":    b.latency,
 		"memory":     b.memory,
+		"report":     b.reportFigure,
 	}
 	begin := time.Now()
 	busy0, haveClock := cpuClock()

@@ -68,7 +68,7 @@ func TestCanaryLimitThenResume(t *testing.T) {
 	if !sum.Limited || sum.Remaining != 6 || sum.ExitCode != exitLimit || sum.Parameters["limit"] != "5" {
 		t.Errorf("summary: limited %v, remaining %d, exit %d, limit %q; want true, 6, %d, 5", sum.Limited, sum.Remaining, sum.ExitCode, sum.Parameters["limit"], exitLimit)
 	}
-	if !strings.Contains(stderr, "remaining  6 rows not sent yet") || !strings.Contains(stderr, "--resume") {
+	if !regexp.MustCompile(`remaining +6 rows not sent yet`).MatchString(stderr) || !strings.Contains(stderr, "--resume") {
 		t.Errorf("stderr does not say 6 rows remain and how to go on:\n%s", stderr)
 	}
 
