@@ -8,6 +8,7 @@ import (
 	"html"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -55,8 +56,6 @@ type pageView struct {
 	CSS                template.CSS
 	Figures            []figure
 	Info               []figure
-	ParamFiles         []string
-	Params             []paramRow
 	Status             svgChart
 	Codes              []codeRow
 	CodeChart          svgChart
@@ -77,11 +76,6 @@ type pageView struct {
 // data-value, Value the text shown.
 type figure struct {
 	Name, Label, Value, Raw, Class string
-}
-
-type paramRow struct {
-	Name   string
-	Values []string
 }
 
 type codeRow struct {
@@ -121,7 +115,6 @@ func (p *Page) view() pageView {
 	v.ManyFiles = len(p.files) > 1
 	v.Figures = p.headline()
 	v.Info = p.info()
-	v.ParamFiles, v.Params = p.params()
 	v.Status = p.statusChart()
 	v.Codes, v.CodeChart = p.codeTable()
 	v.Throughput, v.ThroughputNote = p.throughputChart()
@@ -185,7 +178,7 @@ func (p *Page) headline() []figure {
 	}
 	f = append(f,
 		figure{Name: "elapsed_seconds", Label: "elapsed", Value: formatElapsed(time.Duration(elapsed * float64(time.Second))), Raw: strconv.FormatFloat(elapsed, 'f', -1, 64)},
-		figure{Name: "rate_per_second", Label: "achieved rate (rows sent/s)", Value: fmt.Sprintf("%.1f/s", rate), Raw: strconv.FormatFloat(rate, 'f', -1, 64)},
+		figure{Name: "rate_per_second", Label: "rate (rows sent/s)", Value: fmt.Sprintf("%.1f/s", rate), Raw: strconv.FormatFloat(rate, 'f', -1, 64)},
 	)
 	remaining, limited := 0, false
 	for _, ft := range p.files {
@@ -249,6 +242,9 @@ func (p *Page) info() []figure {
 		period := start.UTC().Format("2006-01-02 15:04:05.000Z") + " to " + end.UTC().Format("2006-01-02 15:04:05.000Z")
 		info = append(info, figure{Name: "period", Label: "period", Value: period, Raw: period})
 	}
+	if ps := p.params(); ps != "" {
+		info = append(info, figure{Name: "parameters", Label: "run parameters", Value: ps, Raw: ps, Class: "mono"})
+	}
 	if len(ends) > 0 {
 		info = append(info, figure{Name: "ended", Label: "how it ended", Value: strings.Join(ends, "; "), Raw: strings.Join(ends, "; ")})
 	}
@@ -262,35 +258,31 @@ func appendNew(xs []string, x string) []string {
 	return append(xs, x)
 }
 
-// params is a table of the run parameters, a column per file with a
-// summary.
-func (p *Page) params() ([]string, []paramRow) {
-	var files []string
-	var names []string
-	var sums []*SummaryJSON
+// params says with which settings each run was made: "command run ·
+// --rate 10 · …", from the summaries' parameters.
+func (p *Page) params() string {
+	var parts []string
 	for _, ft := range p.files {
 		if ft.summary == nil || len(ft.summary.Parameters) == 0 {
 			continue
 		}
-		files = append(files, ft.path)
-		sums = append(sums, ft.summary)
-		for k := range ft.summary.Parameters {
-			names = appendNew(names, k)
+		ps := ft.summary.Parameters
+		names := slices.Sorted(maps.Keys(ps))
+		var b strings.Builder
+		if len(p.files) > 1 {
+			b.WriteString(ft.path + ": ")
 		}
-	}
-	slices.Sort(names)
-	if i := slices.Index(names, "command"); i > 0 {
-		names = slices.Insert(slices.Delete(names, i, i+1), 0, "command")
-	}
-	var rows []paramRow
-	for _, n := range names {
-		r := paramRow{Name: n}
-		for _, s := range sums {
-			r.Values = append(r.Values, s.Parameters[n])
+		if c, ok := ps["command"]; ok {
+			b.WriteString(c)
 		}
-		rows = append(rows, r)
+		for _, n := range names {
+			if n != "command" {
+				fmt.Fprintf(&b, " --%s %s", n, ps[n])
+			}
+		}
+		parts = append(parts, strings.TrimSpace(b.String()))
 	}
-	return files, rows
+	return strings.Join(parts, "; ")
 }
 
 func (p *Page) statusChart() svgChart {

@@ -178,8 +178,8 @@ func TestPageFiguresEqualSummary(t *testing.T) {
 			t.Errorf("figure %s = %q, want %q (the summary's)", k, got[k], v)
 		}
 	}
-	if !strings.Contains(page, "<code>--rate</code></td><td>10</td>") {
-		t.Errorf("page lacks the run parameter --rate 10")
+	if got["parameters"] != "run --rate 10" {
+		t.Errorf("parameters = %q, want %q", got["parameters"], "run --rate 10")
 	}
 }
 

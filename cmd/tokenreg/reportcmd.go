@@ -137,13 +137,17 @@ func reportSources(results, summaries []string) ([]report.ResultSource, error) {
 	return sources, nil
 }
 
-// summaryBeside finds the summary of a result in its directory:
-// RESULT.summary.json, RESULT.json (RESULT without .csv) or summary.json,
-// the first whose "result" names this file.
+// summaryBeside finds the summary of a result in its directory: for
+// X.result.csv, X.result.summary.json, X.result.json, X.summary.json or
+// summary.json, the first whose "result" names this file.
 func summaryBeside(result string) *report.SummaryJSON {
 	dir := filepath.Dir(result)
 	base := strings.TrimSuffix(filepath.Base(result), filepath.Ext(result))
-	for _, name := range []string{base + ".summary.json", base + ".json", "summary.json"} {
+	names := []string{base + ".summary.json", base + ".json"}
+	if stem, ok := strings.CutSuffix(base, ".result"); ok {
+		names = append(names, stem+".summary.json")
+	}
+	for _, name := range append(names, "summary.json") {
 		s, err := readSummary(filepath.Join(dir, name))
 		if err == nil && matchResult([]string{result}, s.Result) == 0 {
 			return s
@@ -211,8 +215,9 @@ in any order). A later file's row for the same username, tokenType and tokenSn
 supersedes an earlier one, except an earlier skipped row; a row that --shard
 left to another shard is not counted. A run's summary (--summary FILE) gives
 the page its elapsed time, rate, input SHA-256, version and parameters; it is
-found beside the result (RESULT.summary.json, RESULT.json or summary.json,
-naming the result) or given with --summary.
+given with --summary, or found beside the result: for X.result.csv the first of
+X.result.summary.json, X.result.json, X.summary.json and summary.json whose
+"result" names it.
 
 The page is written with mode 0600 (it holds usernames and phone numbers), and
 replaces FILE if it exists.
