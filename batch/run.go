@@ -35,8 +35,10 @@ type Ledger interface {
 	// (it crashed between the request and the record).
 	Intent(ctx context.Context, username string, t client.TokenType, tokenSn string) (earlier bool, err error)
 	// Record stores a success durably before its result row is written,
-	// and drops the intent.
-	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error
+	// and drops the intent. lost says the success was inferred (a
+	// 29004/29008/29017 after an attempt whose answer was lost), not
+	// answered.
+	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error
 	// Forget drops the intent of a registration the server refused.
 	Forget(ctx context.Context, username string, t client.TokenType, tokenSn string) error
 }
@@ -214,6 +216,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
+	phones := phoneIndex{rows: p.cfg.Rows} // validate's warning (dedup.go)
 	submitted := 0
 	for ctx.Err() == nil {
 		row, err := rd.Read()
@@ -225,6 +228,9 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		}
 		if p.cfg.Select != nil && !p.cfg.Select(&row) {
 			continue
+		}
+		if row.Warning != "" {
+			p.cfg.Logger.Warn("input", "line", row.Line, "warning", row.Warning)
 		}
 		prior, resumed, err := p.cfg.Resume.check(&row)
 		if err != nil {
@@ -282,6 +288,10 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				} else {
 					otpUsers[k] = uint32(row.Line)
 				}
+			}
+			if w := phones.check(&row); w != "" {
+				msg = w
+				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 			}
 			emit(report.StatusValid, msg)
 			continue
@@ -359,7 +369,7 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 // cancelled by now; the ledger must still learn the outcome.
 func (p *pipeline) record(r report.Result) error {
 	tt, _ := client.ParseTokenType(r.TokenType)
-	return p.cfg.Ledger.Record(context.Background(), r.Username, tt, r.TokenSn, r.FinishedAt)
+	return p.cfg.Ledger.Record(context.Background(), r.Username, tt, r.TokenSn, r.FinishedAt, false)
 }
 
 // forget drops the intent of a row the server refused, once its result row

@@ -1,34 +1,33 @@
 package ledger
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 	"github.com/tokenreg/tokenreg/report"
 )
 
 // exportHeader is the header of Export's CSV, which Import reads back.
-var exportHeader = []string{"username", "tokenSn", "tokenType", "registered_at", "run_id"}
-
-// utf8BOM is what spreadsheet programs put in front of a CSV they save.
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+var exportHeader = []string{"username", "tokenSn", "tokenType", "registered_at", "run_id", "lost"}
 
 // Export writes every registration as CSV to w, with the header
-// username,tokenSn,tokenType,registered_at,run_id, in order of
-// registered_at (RFC 3339, UTC). tokenType is written as SMS or OTP. Cells
+// username,tokenSn,tokenType,registered_at,run_id,lost, in order of
+// registered_at (RFC 3339, UTC). tokenType is written as SMS or OTP. lost
+// is true for a success inferred rather than answered (see Record), false
+// otherwise. Cells
 // are guarded against formula injection as the result CSV's are (SPEC §5).
 // It reads one consistent snapshot, even while another run is recording,
 // and returns the number of registrations written.
 func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT username, token_type, token_sn, registered_at, run_id
+	rows, err := l.db.QueryContext(ctx, `SELECT username, token_type, token_sn, registered_at, run_id, lost
 		FROM registrations ORDER BY registered_at, username, token_type, token_sn`)
 	if err != nil {
 		return 0, fmt.Errorf("export ledger: %w", err)
@@ -41,14 +40,14 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
 	n := 0
 	for rows.Next() {
 		var user, sn, at, run string
-		var t int
-		if err := rows.Scan(&user, &t, &sn, &at, &run); err != nil {
+		var t, lost int
+		if err := rows.Scan(&user, &t, &sn, &at, &run, &lost); err != nil {
 			return n, fmt.Errorf("export ledger: %w", err)
 		}
 		if ts, err := parseStored(at); err == nil {
 			at = formatTime(ts)
 		}
-		if err := cw.Write([]string{report.Escape(user), report.Escape(sn), client.TokenType(t).String(), report.Escape(at), report.Escape(run)}); err != nil {
+		if err := cw.Write([]string{report.Escape(user), report.Escape(sn), client.TokenType(t).String(), report.Escape(at), report.Escape(run), strconv.FormatBool(lost != 0)}); err != nil {
 			return n, fmt.Errorf("export ledger: %w", err)
 		}
 		n++
@@ -67,7 +66,7 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
 type importColumns struct {
 	username, tokenSn, tokenType int
 	status, finishedAt           int // a result file
-	registeredAt, runID          int // an export
+	registeredAt, runID, lost    int // an export
 }
 
 // Import records the registrations in a CSV read from r, in one transaction:
@@ -77,7 +76,8 @@ type importColumns struct {
 // tokenType and status; finished_at if present), of which the rows with
 // status ok are registrations made at finished_at, recorded with runID; or a
 // file in Export's format, every row of which is a registration, recorded
-// with its own run_id (runID if that is empty). An empty runID means the
+// with its own run_id (runID if that is empty) and lost flag (true or
+// false; empty or absent means false). An empty runID means the
 // Ledger's. Column names match case-insensitively, ignoring '_', '-' and
 // spaces; other columns are ignored. Cells have the result file's formula
 // guard removed. A registered_at or finished_at that is empty or not RFC
@@ -95,13 +95,15 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 	}
 	now := formatTime(time.Now())
 
-	br := bufio.NewReader(r)
-	if p, _ := br.Peek(len(utf8BOM)); bytes.Equal(p, utf8BOM) {
-		br.Discard(len(utf8BOM))
+	// The layer every tokenreg CSV reader shares: BOM, not-text refusal,
+	// line ends, bounded records, column names folded alike.
+	cr, err := csvfile.NewReader(r, csvfile.Options{})
+	if fe, ok := errors.AsType[*csvfile.FileError](err); ok && fe.Empty {
+		return 0, 0, errors.New("import: the file is empty: no header")
 	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // a wrong count is reported with its line below
-	cr.ReuseRecord = true
+	if err != nil {
+		return 0, 0, fmt.Errorf("import: %w", csvError(err))
+	}
 	hdr, err := cr.Read()
 	switch {
 	case err == io.EOF:
@@ -111,7 +113,7 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 	}
 	col, err := importHeader(hdr)
 	if err != nil {
-		return 0, 0, fmt.Errorf("import: line 1: %w", err)
+		return 0, 0, fmt.Errorf("import: line %d: %w", cr.Line(), err)
 	}
 	nfields := len(hdr)
 
@@ -133,7 +135,7 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 		if err != nil {
 			return 0, 0, fmt.Errorf("import: %w", csvError(err))
 		}
-		line, _ := cr.FieldPos(0)
+		line := cr.Line()
 		if len(rec) != nfields {
 			return 0, 0, fmt.Errorf("import: line %d: %d fields, but the header has %d", line, len(rec), nfields)
 		}
@@ -163,6 +165,12 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 		} else {
 			at = now
 		}
+		lost := false
+		if v := field(col.lost); v != "" {
+			if lost, err = strconv.ParseBool(v); err != nil {
+				return 0, 0, fmt.Errorf("import: line %d: lost is %q, want true or false", line, v)
+			}
+		}
 		user, sn := cell(col.username), cell(col.tokenSn)
 		t, err := client.ParseTokenType(field(col.tokenType))
 		if err != nil {
@@ -171,7 +179,7 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 		if err := checkKey(user, t, sn); err != nil {
 			return 0, 0, fmt.Errorf("import: line %d: %w", line, err)
 		}
-		res, err := st.ExecContext(ctx, user, int(t), sn, at, run)
+		res, err := st.ExecContext(ctx, user, int(t), sn, at, run, boolInt(lost))
 		if err != nil {
 			return 0, 0, fmt.Errorf("import: line %d: %w", line, err)
 		}
@@ -191,14 +199,14 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 func importHeader(hdr []string) (importColumns, error) {
 	idx := make(map[string]int, len(hdr))
 	for i, name := range hdr {
-		key := normalize(report.Unescape(name))
+		key := csvfile.FoldName(report.Unescape(name))
 		if _, dup := idx[key]; dup && key != "" {
 			return importColumns{}, fmt.Errorf("column %q appears twice", name)
 		}
 		idx[key] = i
 	}
 	find := func(name string) int {
-		if i, ok := idx[normalize(name)]; ok {
+		if i, ok := idx[csvfile.FoldName(name)]; ok {
 			return i
 		}
 		return -1
@@ -206,7 +214,7 @@ func importHeader(hdr []string) (importColumns, error) {
 	col := importColumns{
 		username: find("username"), tokenSn: find("tokenSn"), tokenType: find("tokenType"),
 		status: find("status"), finishedAt: find("finished_at"),
-		registeredAt: find("registered_at"), runID: find("run_id"),
+		registeredAt: find("registered_at"), runID: find("run_id"), lost: find("lost"),
 	}
 	need := []string{"username", "tokenSn", "tokenType"}
 	switch {
@@ -227,17 +235,6 @@ func importHeader(hdr []string) (importColumns, error) {
 	return col, nil
 }
 
-// normalize folds a column name: case, '_', '-' and spaces do not count.
-func normalize(name string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '_', '-', ' ', '\t':
-			return -1
-		}
-		return r
-	}, strings.ToLower(strings.TrimSpace(name)))
-}
-
 // parseTime parses a finished_at or registered_at cell: RFC 3339 with or
 // without fractional seconds, or with a space for the T (as the ledger's
 // skip message prints it).
@@ -250,9 +247,11 @@ func parseTime(s string) (time.Time, error) {
 
 // csvError says where a CSV syntax error is, in the words of SPEC §4.
 func csvError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
+	if re, ok := errors.AsType[*csvfile.RecordError](err); ok {
+		if re.EndLine == re.Line && re.Column > 0 {
+			return fmt.Errorf("line %d, column %d: %w", re.Line, re.Column, re.Err)
+		}
+		return fmt.Errorf("line %d: %w", re.Line, re)
 	}
 	return err
 }
