@@ -162,6 +162,7 @@ func TestReportCommand(t *testing.T) {
 		{"report", in}, // an input, not a result
 		{"report", out, "--summary", in},
 		{"report", out, "--rows-per-code", "0"},
+		{"report", out, "--html", out}, // would replace the result
 	} {
 		if code, _, stderr := c.run(t, context.Background(), "", args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d; stderr:\n%s", args, code, exitUsage, stderr)

@@ -59,6 +59,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if htmlPath == "" {
 		htmlPath = strings.TrimSuffix(results[0], filepath.Ext(results[0])) + ".html"
 	}
+	for _, r := range results {
+		if filepath.Clean(r) == filepath.Clean(htmlPath) {
+			return exitUsage, usagef("--html %s would replace a result file: choose another name", htmlPath)
+		}
+	}
 	if title == "" {
 		title = "tokenreg report: " + filepath.Base(results[0])
 		if len(results) > 1 {
@@ -98,6 +103,10 @@ func writePage(path string, page *report.Page) error {
 func writeRunHTML(ctx context.Context, path, result string, sum *report.Summary, logger *slog.Logger) {
 	if result == "-" {
 		logger.Error("--html needs a result file: the result went to stdout")
+		return
+	}
+	if filepath.Clean(path) == filepath.Clean(result) {
+		logger.Error("--html names the result file: report not written, the result kept", "file", path)
 		return
 	}
 	snap := sum.Snapshot()
