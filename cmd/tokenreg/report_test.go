@@ -72,6 +72,19 @@ func TestCanaryLimitThenResume(t *testing.T) {
 		t.Errorf("stderr does not say 6 rows remain and how to go on:\n%s", stderr)
 	}
 
+	// A second step of the canary: 3 more rows; the summary counts the
+	// rows the first step decided too.
+	code, _, stderr = c.run(t, context.Background(), "", "run", in, "--rate", "0", "--resume", "--limit", "3", "--summary", sumFile)
+	if code != exitLimit {
+		t.Fatalf("second canary exit = %d, want %d; stderr:\n%s", code, exitLimit, stderr)
+	}
+	if data, err := os.ReadFile(sumFile); err != nil || json.Unmarshal(data, &sum) != nil || sum.Remaining != 3 {
+		t.Errorf("second canary: remaining %d, want 3 (12 lines - 6 - 3)", sum.Remaining)
+	}
+	if n := s.Stats().Requests; n != 8 {
+		t.Errorf("after the second canary: %d requests, want 8", n)
+	}
+
 	code, _, stderr = c.run(t, context.Background(), "", "run", in, "--rate", "0", "--resume")
 	if code != exitNotAllOK { // line 9 meets 29004
 		t.Fatalf("resume exit = %d, want %d; stderr:\n%s", code, exitNotAllOK, stderr)
