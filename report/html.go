@@ -305,9 +305,9 @@ func (p *Page) codeTable() ([]codeRow, svgChart) {
 		if c.code == "0" {
 			class = "st-ok"
 		}
-		rows = append(rows, codeRow{Code: c.code, Message: c.message, Count: c.count, CountText: group3(c.count), Share: share(c.count, p.rows), Class: class})
+		rows = append(rows, codeRow{Code: clip(c.code), Message: c.message, Count: c.count, CountText: group3(c.count), Share: share(c.count, p.rows), Class: class})
 		if len(items) < 20 {
-			items = append(items, barItem{Label: c.code, Value: c.count, Class: class, Note: share(c.count, p.rows), Title: c.message})
+			items = append(items, barItem{Label: clip(c.code), Value: c.count, Class: class, Note: share(c.count, p.rows), Title: c.message})
 		}
 	}
 	return rows, hbars("Rows by server code", items)
@@ -420,20 +420,20 @@ func (p *Page) groupViews() []groupView {
 	var out []groupView
 	for _, g := range p.sortedGroups() {
 		gv := groupView{
-			Key: g.key, Meaning: inlineMarkdown(g.entry.Meaning), Action: inlineMarkdown(g.entry.Action),
+			Key: clip(g.key), Meaning: inlineMarkdown(g.entry.Meaning), Action: inlineMarkdown(g.entry.Action),
 			Count: g.count, CountText: group3(g.count), More: g.count - len(g.rows),
 			Class: "st-" + string(g.status),
 		}
 		gv.MoreText = group3(gv.More)
 		switch {
-		case g.key == otherCodes:
-			gv.Title = "codes past the first " + strconv.Itoa(maxCodes)
+		case g.status == StatusFailed && g.key == OtherCode:
+			gv.Title = "codes past the first " + strconv.Itoa(MaxCodes)
 		case g.entry.Message != "":
-			gv.Title = "code " + g.key + ": " + g.entry.Message
+			gv.Title = "code " + gv.Key + ": " + g.entry.Message
 		case g.status == StatusFailed:
-			gv.Title = "code " + g.key + " (not documented by the vendor)"
+			gv.Title = "code " + gv.Key + " (not documented by the vendor)"
 		default:
-			gv.Title = "status " + g.key
+			gv.Title = "status " + gv.Key
 		}
 		for _, gr := range g.rows {
 			rv := rowView{

@@ -187,7 +187,7 @@ func TestPageFiguresEqualSummary(t *testing.T) {
 // nothing and runs nothing, and the one style sheet is allowed by its hash.
 func TestPageIsSelfContainedAndEscaped(t *testing.T) {
 	dir := t.TempDir()
-	evil := `<script>alert("x")</script><img src=http://evil.example/p.png>`
+	evil := `<script>alert("x")</script><img src=http://evil.example/p.png>` + "\u202eevil\x1b[2J"
 	path := writeResults(t, dir, "evil.csv",
 		res(2, `"><svg onload=alert(1)>`, "+60100000001", "SMS", StatusFailed, "<b>99</b>", evil, 1, 1),
 		res(3, "bob", "OTP1", "OTP", StatusError, "", evil, 3, 2),
@@ -202,6 +202,9 @@ func TestPageIsSelfContainedAndEscaped(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`<[^>]*\s(on[a-z]+|src|href|style)\s*=`).FindString(lower); m != "" {
 		t.Errorf("page has a tag with an event handler, a source or a link: %s", m)
+	}
+	if strings.ContainsAny(page, "\u202e\x1b") || !strings.Contains(page, `\u202eevil\u001b[2J`) {
+		t.Errorf("a bidirectional override or an escape from the server reached the page unsanitised")
 	}
 	if !strings.Contains(page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
 		t.Errorf("the server's message is not shown escaped")
@@ -232,7 +235,7 @@ func TestPageGroupsAreBounded(t *testing.T) {
 	rows = append(rows, res(20, "z", "OTPZ", "OTP", StatusFailed, "77777", "Something new", 1, 11))
 	path := writeResults(t, dir, "r.csv", rows...)
 	p, page := build(t, PageOptions{RowsPerGroup: 3}, ResultSource{Path: path})
-	g := p.groups["29004"]
+	g := p.groups["code 29004"]
 	if g == nil || g.count != 10 || len(g.rows) != 3 {
 		t.Fatalf("group 29004: %+v, want 10 rows counted and 3 kept", g)
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tokenreg/tokenreg/internal/safetext"
 )
 
 // OtherShardPrefix starts the message of a row that --shard K/N left to
@@ -22,9 +24,6 @@ const OtherShardPrefix = "another shard's row"
 // Bounds that keep a Page's memory constant whatever the size of the
 // results it reads.
 const (
-	// maxCodes is how many distinct server codes a Page tells apart; the
-	// rest are counted together under otherCodes.
-	maxCodes = 100
 	// maxMessage is the most runes of a server message a Page keeps.
 	maxMessage = 300
 	// maxRowErrors is how many unreadable rows a Page quotes.
@@ -34,9 +33,6 @@ const (
 	// maxAttempts is the last bar of the attempts chart ("10 or more").
 	maxAttempts = 10
 )
-
-// otherCodes stands for the codes past maxCodes.
-const otherCodes = "(other)"
 
 // latencyBounds are the upper bounds (exclusive) of the latency histogram's
 // buckets; the last bucket holds everything above.
@@ -238,7 +234,7 @@ func (p *Page) readFile(ctx context.Context, i int, fn func(Result)) error {
 		if rowErr, ok := errors.AsType[*RowError](err); ok {
 			ft.unreadable++
 			if len(p.rowErrors) < maxRowErrors {
-				p.rowErrors = append(p.rowErrors, fmt.Sprintf("%s %s", ft.path, rowErr))
+				p.rowErrors = append(p.rowErrors, clip(fmt.Sprintf("%s %s", ft.path, rowErr)))
 			}
 			continue
 		}
@@ -269,14 +265,16 @@ func (p *Page) add(i int, r Result) {
 	if r.Code != "" {
 		c := p.codes[r.Code]
 		if c == nil {
+			// As the summary counts them: the first MaxCodes codes one by
+			// one, the rest together.
 			key := r.Code
-			if len(p.codes) >= maxCodes {
-				key = otherCodes
+			if len(p.codes) >= MaxCodes {
+				key = OtherCode
 			}
 			if c = p.codes[key]; c == nil {
 				c = &codeTally{code: key, message: clip(r.Message), status: r.Status}
-				if key == otherCodes {
-					c.message = ""
+				if key == OtherCode {
+					c.message = fmt.Sprintf("more than %d distinct codes; see the result file", MaxCodes)
 				}
 				p.codes[key] = c
 			}
@@ -297,24 +295,30 @@ func (p *Page) add(i int, r Result) {
 	if !needsAction(r.Status) {
 		return
 	}
-	key := string(r.Status)
+	// Groups of codes and of statuses apart, whatever a server calls its
+	// codes.
+	key, mapKey := string(r.Status), "status "+string(r.Status)
 	if r.Code != "" {
 		key = r.Code
-		if _, known := p.codes[key]; !known {
-			key = otherCodes
+		if c := p.codes[key]; c == nil || c.code != key {
+			key = OtherCode
 		}
+		mapKey = "code " + key
 	}
-	g := p.groups[key]
+	g := p.groups[mapKey]
 	if g == nil {
 		g = &group{key: key, status: r.Status, entry: RunbookFor(r.Status, r.Code)}
-		if key == otherCodes {
-			g.entry = RunbookFor(r.Status, otherCodes) // not a code: the "other" entry
+		if r.Code != "" && key == OtherCode {
+			g.entry = RunbookFor(r.Status, "(other)") // not a code: the "other" entry
 		}
-		p.groups[key] = g
+		p.groups[mapKey] = g
 	}
 	g.count++
 	if len(g.rows) < p.opts.RowsPerGroup {
-		r.Message = clip(r.Message)
+		// Only these few rows are kept; their text is shown as the
+		// summary shows server text (issue 16), and cut short.
+		r.Username, r.TokenSn, r.TokenType = clip(r.Username), clip(r.TokenSn), clip(r.TokenType)
+		r.Code, r.Message = clip(r.Code), clip(r.Message)
 		g.rows = append(g.rows, groupRow{file: i, r: r})
 	}
 }
@@ -325,9 +329,12 @@ func needsAction(st Status) bool {
 	return st == StatusFailed || st == StatusError || st == StatusInvalid
 }
 
-// clip cuts s to maxMessage runes, so that one server's essay cannot grow
-// the page.
+// clip makes text from a result file or a server fit for the page: the
+// one sanitiser (control and invisible format characters shown escaped,
+// as everywhere tokenreg prints server text), then cut to maxMessage runes
+// so that one server's essay cannot grow the page.
 func clip(s string) string {
+	s = safetext.Sanitize(s)
 	if utf8.RuneCountInString(s) <= maxMessage {
 		return s
 	}
