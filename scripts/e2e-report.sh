@@ -157,6 +157,8 @@ policy=$(grep -o 'content="default-src[^"]*"' "$out/sample.html" | sed 's/^conte
 printf '<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="%s"><title>control</title><img src="http://127.0.0.1:9/e2e-report-probe.png">\n' "$policy" >"$out/control-csp.html"
 render control-csp "$out/control-csp.html"
 [ -z "$(requests control-csp)" ] || fail "control: the report's CSP did not block a request: $(requests control-csp)"
+grep -q 'violates the following Content Security Policy' "$out/control-csp.chrome.log" ||
+	fail "control: Chromium's console did not report the blocked request: the CSP console check would see nothing"
 
 render sample "$out/sample.html"
 check_page sample "$out/sample.summary.json"
