@@ -298,13 +298,14 @@ func noun(t client.TokenType) string {
 func (p *pipeline) write(stop context.CancelCauseFunc) error {
 	var werr error
 	br := newBreaker(p.cfg.AbortAfter)
-	for r := range p.results {
+	for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+		r := a.r
 		if werr != nil {
 			continue
 		}
 		sent := p.cfg.Ledger != nil && r.Attempts > 0
-		if sent && r.Status == report.StatusOK {
-			if err := p.record(r); err != nil {
+		if a.rec != nil {
+			if err := <-a.rec; err != nil {
 				werr = fmt.Errorf("ledger: %w", err)
 				stop(werr)
 				continue
