@@ -295,8 +295,13 @@ func noun(t client.TokenType) string {
 // write owns the result writer, the summary and the circuit breaker. It
 // drains results until the channel closes, even after a failure, so that no
 // producer ever blocks on it.
-func (p *pipeline) write(stop context.CancelCauseFunc) error {
-	var werr error
+func (p *pipeline) write(stop context.CancelCauseFunc) (werr error) {
+	p.out.BufferUnsent() // unsent rows reach the file in batches; flushed below
+	defer func() {
+		if err := p.out.Flush(); err != nil && werr == nil {
+			werr = fmt.Errorf("write result: %w", err)
+		}
+	}()
 	br := newBreaker(p.cfg.AbortAfter)
 	for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
 		r := a.r
@@ -304,8 +309,8 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 			continue
 		}
 		sent := p.cfg.Ledger != nil && r.Attempts > 0
-		if a.rec != nil {
-			if err := <-a.rec; err != nil {
+		if a.recorded {
+			if err := a.recordErr; err != nil {
 				werr = fmt.Errorf("ledger: %w", err)
 				stop(werr)
 				continue

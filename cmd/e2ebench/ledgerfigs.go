@@ -183,7 +183,7 @@ func (b *bench) validateFigure(ctx context.Context, sz sizes) error {
 	defer os.Remove(out)
 	runCtx, cancel := context.WithTimeout(ctx, ledgerTimeout)
 	defer cancel()
-	c, err := b.start(runCtx, b.tokenreg, b.env, "validate", input, "--out", out, "--progress", "never")
+	c, err := b.start(runCtx, b.tokenreg, b.env, "validate", input, "--out", out)
 	if err != nil {
 		return err
 	}
