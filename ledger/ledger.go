@@ -109,12 +109,20 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 		if l.lock, err = acquire(ctx, path, opt.Wait, l.runID); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+		// The database and SQLite's files beside it obey the lock file's
+		// rules (see acquire): no links, regular, the effective user's.
+		f, err := openOwned(abs)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("open ledger: %w", err)
 		}
 		f.Close()
+		for _, side := range []string{abs + "-wal", abs + "-shm"} {
+			if err := checkSidecar(side); err != nil {
+				l.Close()
+				return nil, fmt.Errorf("open ledger: %w", err)
+			}
+		}
 	}
 
 	if l.db, err = sql.Open("sqlite", dsn(abs, opt.ReadOnly)); err != nil {

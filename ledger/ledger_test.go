@@ -452,7 +452,7 @@ func execRaw(t *testing.T, path, stmt string) {
 func TestConcurrentLookupRecord(t *testing.T) {
 	ctx := context.Background()
 	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
-	const n = 300
+	const n = 60 // each Record waits for an fsync
 	sn := func(i int) string { return fmt.Sprintf("OTP-%04d", i) }
 
 	// The writer records in order and publishes how far it got; the
