@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -55,7 +54,9 @@ type keySet struct {
 	// loading is set from just before the scan: a Record committed after
 	// the scan's snapshot began must go to extra, not be missed.
 	loading bool
-	base    []entry      // sorted by h, then x
+	base    []entry  // sorted by h, then x
+	dir     []uint32 // dir[b]: the first index in base of bucket b (top dirBits of h)
+	dirBits uint
 	extra   map[fp]int64 // added since the scan, merged into base now and then
 	odd     map[fp]int64 // times outside what an entry holds
 	loadErr error
@@ -111,15 +112,46 @@ func pack(k fp, ms int64) (entry, bool) {
 
 func (e entry) milli() int64 { return int64(e.x>>fpBits) + milliEpoch }
 
-// find returns the index in base of k, or -1.
+// find returns the index in base of k, or -1. The directory narrows the
+// search to k's bucket, about one entry: two cache misses, not twenty.
 func (s *keySet) find(k fp) int {
-	i := sort.Search(len(s.base), func(i int) bool { return s.base[i].h >= k.h })
-	for ; i < len(s.base) && s.base[i].h == k.h; i++ {
+	lo, hi := 0, len(s.base)
+	if s.dir != nil {
+		b := k.h >> (64 - s.dirBits)
+		lo, hi = int(s.dir[b]), int(s.dir[b+1])
+	}
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s.base[m].h < k.h {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for i := lo; i < len(s.base) && s.base[i].h == k.h; i++ {
 		if uint32(s.base[i].x&fpMask) == k.h2 {
 			return i
 		}
 	}
 	return -1
+}
+
+// index builds the directory of base: about one entry a bucket.
+func (s *keySet) index() {
+	bits := uint(1)
+	for 1<<bits < len(s.base) && bits < 24 {
+		bits++
+	}
+	dir := make([]uint32, 1<<bits+1)
+	i := 0
+	for b := range 1 << bits {
+		for i < len(s.base) && s.base[i].h>>(64-bits) < uint64(b) {
+			i++
+		}
+		dir[b] = uint32(i)
+	}
+	dir[1<<bits] = uint32(len(s.base))
+	s.dir, s.dirBits = dir, bits
 }
 
 // lookup reports the time of k, if known. The set must be loaded.
@@ -191,6 +223,7 @@ func (s *keySet) merge() {
 	}
 	merged = append(append(merged, s.base[i:]...), add[j:]...)
 	s.base = merged
+	s.index()
 	clear(s.extra)
 }
 
@@ -206,6 +239,7 @@ func (s *keySet) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loaded, s.loading, s.base, s.extra, s.odd, s.loadErr = false, false, nil, nil, nil, nil
+	s.dir = nil
 }
 
 // load scans the registrations once; later calls return at once. It holds
@@ -241,6 +275,7 @@ func (s *keySet) load(ctx context.Context, db *sql.DB, loadMu *sync.Mutex) error
 		s.odd[k] = max(s.odd[k], ms)
 	}
 	s.base = base
+	s.index()
 	// Records committed during the scan: some are in base too.
 	extra := s.extra
 	s.extra = make(map[fp]int64, len(extra))
