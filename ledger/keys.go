@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/maphash"
+	"math"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -57,9 +59,11 @@ type keySet struct {
 	base    []entry  // sorted by h, then x
 	dir     []uint32 // dir[b]: the first index in base of bucket b (top dirBits of h)
 	dirBits uint
-	extra   map[fp]int64 // added since the scan, merged into base now and then
-	odd     map[fp]int64 // times outside what an entry holds
-	loadErr error
+	// accounted is what account added to the memory limit.
+	accounted int64
+	extra     map[fp]int64 // added since the scan, merged into base now and then
+	odd       map[fp]int64 // times outside what an entry holds
+	loadErr   error
 }
 
 func newKeySet() *keySet {
@@ -138,6 +142,7 @@ func (s *keySet) find(k fp) int {
 
 // index builds the directory of base: about one entry a bucket.
 func (s *keySet) index() {
+	defer s.account()
 	bits := uint(1)
 	for 1<<bits < len(s.base) && bits < 24 {
 		bits++
@@ -152,6 +157,22 @@ func (s *keySet) index() {
 	}
 	dir[1<<bits] = uint32(len(s.base))
 	s.dir, s.dirBits = dir, bits
+}
+
+// account raises the process's soft memory limit, if one is set, by what
+// the set has grown since it last did. A run sets the limit from the
+// input's size (cmd/tokenreg), not knowing of the ledger; without this, a
+// nightly run's key set (16 MB for a million registrations) would push the
+// live heap against that limit and keep the collector running without
+// end. The caller holds mu.
+func (s *keySet) account() {
+	size := int64(len(s.base))*16 + int64(len(s.dir))*4
+	if grow := size - s.accounted; grow > 0 {
+		if lim := debug.SetMemoryLimit(-1); lim != math.MaxInt64 {
+			debug.SetMemoryLimit(lim + grow)
+		}
+		s.accounted = size
+	}
 }
 
 // lookup reports the time of k, if known. The set must be loaded.
@@ -298,7 +319,9 @@ func (s *keySet) scan(ctx context.Context, db *sql.DB) ([]entry, map[fp]int64, e
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM registrations").Scan(&n); err != nil {
 		return nil, nil, fmt.Errorf("ledger: read keys: %w", err)
 	}
-	rows, err := db.QueryContext(ctx, "SELECT username, token_type, token_sn, registered_at FROM registrations")
+	// A cancellable context would cost the driver a check per row: the
+	// scan checks ctx itself now and then.
+	rows, err := db.QueryContext(context.WithoutCancel(ctx), "SELECT username, token_type, token_sn, registered_at FROM registrations")
 	if err != nil {
 		return nil, nil, fmt.Errorf("ledger: read keys: %w", err)
 	}
@@ -310,6 +333,11 @@ func (s *keySet) scan(ctx context.Context, db *sql.DB) ([]entry, map[fp]int64, e
 	for rows.Next() {
 		if err := rows.Scan(&user, &t, &sn, &at); err != nil {
 			return nil, nil, fmt.Errorf("ledger: read keys: %w", err)
+		}
+		if len(base)&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, fmt.Errorf("ledger: read keys: %w", err)
+			}
 		}
 		ts, err := parseStored(string(at))
 		if err != nil {
