@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"iter"
 	"sync"
 
 	"github.com/tokenreg/tokenreg/report"
@@ -27,8 +28,17 @@ type ahead struct {
 // ledger must not queue behind the fsync of the 1% it sends. At most depth
 // successes wait at a time; a crash loses their result rows, but each has
 // its intent (or, once committed, its record) in the ledger. Without a
-// ledger it is a plain hand-off.
-func (p *pipeline) recordAhead(in <-chan report.Result, depth int) <-chan ahead {
+// ledger it adds nothing: no goroutine, no channel.
+func (p *pipeline) recordAhead(in <-chan report.Result, depth int) iter.Seq[ahead] {
+	if p.cfg.Ledger == nil {
+		return func(yield func(ahead) bool) {
+			for r := range in {
+				if !yield(ahead{r: r}) {
+					return
+				}
+			}
+		}
+	}
 	out := make(chan ahead, depth)
 	go func() {
 		var wg sync.WaitGroup
@@ -50,5 +60,11 @@ func (p *pipeline) recordAhead(in <-chan report.Result, depth int) <-chan ahead 
 			})
 		}
 	}()
-	return out
+	return func(yield func(ahead) bool) {
+		for a := range out {
+			if !yield(a) {
+				return
+			}
+		}
+	}
 }
