@@ -49,7 +49,7 @@ type Config struct {
 type Client struct {
 	endpoint  string
 	cenToken  string
-	secrets   []string // scrubbed from whatever the server echoes back
+	secrets   []string // lower-cased; scrubbed from whatever the server echoes back
 	userAgent string
 	timeout   time.Duration
 	hc        *http.Client
@@ -120,7 +120,7 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		endpoint:  endpoint,
 		cenToken:  cfg.Credentials.CenToken(),
-		secrets:   nonEmpty(cfg.Credentials.CenToken(), cfg.Credentials.AuthToken, cfg.Credentials.SecretCode),
+		secrets:   secretsOf(cfg.Credentials),
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
 		hc:        hc,
@@ -294,66 +294,7 @@ func (c *Client) Register(parent context.Context, r Registration) (Response, err
 		return Response{}, &TransportError{Op: "read body", StatusCode: resp.StatusCode, MaybeSent: true, Timeout: isTimeout(err), Err: stripURL(err)}
 	}
 	out, err := DecodeResponse(resp.StatusCode, resp.Header, data, c.now())
-	// A server or proxy that quotes the request back must not carry the
-	// cenToken into a result file or a log.
-	out.Message = scrub(out.Message, c.secrets)
-	var te *TransportError
-	if errors.As(err, &te) {
-		te.Snippet = scrub(te.Snippet, c.secrets)
-	}
-	return out, err
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// minSecretRun is the shortest piece of a secret that scrub hides: long
-// enough not to hide ordinary words, short enough that a cut-off quote of a
-// secret is hidden too.
-const minSecretRun = 8
-
-// scrub replaces every run of at least minSecretRun bytes (or a whole short
-// secret) of text that is a piece of one of the secrets with [REDACTED].
-func scrub(text string, secrets []string) string {
-	var b strings.Builder
-	last := 0
-	for i := 0; i < len(text); {
-		best := 0
-		for _, sec := range secrets {
-			if len(sec) < 6 {
-				continue // too short to tell from ordinary text
-			}
-			min := min(minSecretRun, len(sec))
-			if i+min > len(text) || !strings.Contains(sec, text[i:i+min]) {
-				continue
-			}
-			l := min
-			for i+l < len(text) && strings.Contains(sec, text[i:i+l+1]) {
-				l++
-			}
-			best = max(best, l)
-		}
-		if best == 0 {
-			i++
-			continue
-		}
-		b.WriteString(text[last:i])
-		b.WriteString("[REDACTED]")
-		i += best
-		last = i
-	}
-	if last == 0 {
-		return text
-	}
-	b.WriteString(text[last:])
-	return b.String()
+	return c.scrubAnswer(resp.StatusCode, out, err)
 }
 
 // CloseIdleConnections closes the keep-alive connections.

@@ -5,11 +5,9 @@ import (
 	"encoding/csv"
 	"io"
 	"strconv"
-)
 
-// timeLayout is finished_at's format: RFC 3339 in UTC with milliseconds,
-// e.g. 2026-11-28T13:14:15.123Z.
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+	"github.com/tokenreg/tokenreg/internal/csvfile"
+)
 
 // unsentHeadroom is the room a row must find in the buffer to be buffered:
 // a row shorter than this never straddles two Write calls.
@@ -91,7 +89,7 @@ func (w *Writer) Write(r Result) error {
 	b = strconv.AppendInt(b, r.Duration.Milliseconds(), 10)
 	i3 := len(b)
 	if !r.FinishedAt.IsZero() {
-		b = r.FinishedAt.UTC().AppendFormat(b, timeLayout)
+		b = r.FinishedAt.UTC().AppendFormat(b, csvfile.TimeLayout)
 	}
 	w.buf = b
 	nums := string(b)

@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Command e2ebench measures the end-to-end quality bars of SPEC §7 on
 // loopback, with the freshly built binaries, and exits non-zero if one is
 // missed. `make bench` runs it as
@@ -6,7 +8,9 @@
 //
 // after `make build` put bin/tokenreg and bin/centagate-sim there. It
 // generates its simulator states and input files in a temporary directory
-// (removed at the end), and measures:
+// (removed at the end), and measures (on Unix only: it reads the kernel's
+// resource usage of its children, so every file of this command carries the
+// build constraint !windows and `go build ./...` for Windows leaves it out):
 //
 //   - throughput: rows/s of `tokenreg run --rate 0 --workers W` against a
 //     fresh centagate-sim with no latency and no rate limit, beside the rows/s

@@ -238,7 +238,7 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	if f.summary != "" {
 		if data, err := sum.JSON(); err != nil {
 			logger.Error("summary", "err", err)
-		} else if err := report.WriteFileAtomic(f.summary, data, 0o644); err != nil {
+		} else if err := report.WriteFileAtomic(f.summary, data, 0o600); err != nil { // it quotes server messages: private (issue 16)
 			logger.Error("write --summary", "file", f.summary, "err", err)
 		}
 	}
