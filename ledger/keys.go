@@ -40,6 +40,10 @@ const (
 // milliEpoch is 2000-01-01T00:00:00Z in Unix milliseconds.
 var milliEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 
+// mergeMin is the fewest keys added since the scan that are merged into
+// the sorted set (or a quarter of it, if more); a variable for tests.
+var mergeMin = 4096
+
 type entry struct{ h, x uint64 }
 
 // fp is an entry's key without its time.
@@ -218,7 +222,7 @@ func (s *keySet) add(user string, t client.TokenType, sn string, ms int64) {
 		return
 	}
 	s.extra[k] = max(s.extra[k], ms)
-	if s.loaded && len(s.extra) >= max(4096, len(s.base)/4) {
+	if s.loaded && len(s.extra) >= max(mergeMin, len(s.base)/4) {
 		s.merge()
 	}
 }
