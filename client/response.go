@@ -28,7 +28,8 @@ type Response struct {
 	Code string
 	// Message is the server's message, verbatim but for what
 	// safetext.Sanitize replaces (control and invisible format characters,
-	// invalid UTF-8), so that it is safe to print anywhere.
+	// invalid UTF-8), so that it is safe to print anywhere, and cut to
+	// MaxMessageBytes.
 	Message string
 	// Object is the raw JSON of the "object" field (null when absent).
 	Object json.RawMessage
@@ -148,12 +149,31 @@ func DecodeResponse(status int, header http.Header, body []byte, now time.Time) 
 		return bad(ErrBadCode)
 	}
 	msg, _ := jsonScalar(raw.Message)
-	msg = safetext.Sanitize(msg)
+	msg = capMessage(safetext.Sanitize(msg))
 	obj := raw.Object
 	if len(obj) == 0 {
 		obj = json.RawMessage("null")
 	}
 	return Response{Code: code, Message: msg, Object: obj}, nil
+}
+
+// MaxMessageBytes bounds the server message kept for a row: a CENTAGATE
+// message is a short sentence, and a hostile server must not make every row
+// of a result file, a log line and the summary a megabyte long.
+const MaxMessageBytes = 1024
+
+// capMessage cuts msg to at most MaxMessageBytes, on a character boundary,
+// and says how long it was.
+func capMessage(msg string) string {
+	if len(msg) <= MaxMessageBytes {
+		return msg
+	}
+	tail := fmt.Sprintf(" …[%d bytes in all]", len(msg))
+	cut := MaxMessageBytes - len(tail)
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + tail
 }
 
 // maybeApplied reports whether an answer with this HTTP status leaves open

@@ -312,8 +312,8 @@ func FuzzDecodeResponse(f *testing.F) {
 		if !isIntegerCode(got.Code) {
 			t.Errorf("DecodeResponse(%d, %q).Code = %q, want an integer code", status, body, got.Code)
 		}
-		if !safetext.IsClean(got.Message) {
-			t.Errorf("DecodeResponse(%d, %q).Message = %q, want sanitised text", status, body, got.Message)
+		if !safetext.IsClean(got.Message) || len(got.Message) > MaxMessageBytes {
+			t.Errorf("DecodeResponse(%d, %q).Message = %q, want sanitised text of at most MaxMessageBytes", status, body, got.Message)
 		}
 		if !json.Valid(got.Object) {
 			t.Errorf("DecodeResponse(%d, %q).Object = %q, want valid JSON", status, body, got.Object)
@@ -348,5 +348,25 @@ func TestTransportErrorSanitised(t *testing.T) {
 	te = &TransportError{Op: "send", Err: errors.New("refusing redirect to https://evil\u202ehost\x1b[2J")}
 	if got := te.Error(); strings.ContainsAny(got, "\x1b\u202e") {
 		t.Errorf("Error() = %q, holds a raw control or bidi character", got)
+	}
+}
+
+// TestDecodeResponseCapsMessage: a hostile server cannot make every result
+// row, log line and summary entry a megabyte long.
+func TestDecodeResponseCapsMessage(t *testing.T) {
+	for _, msg := range []string{strings.Repeat("é", MaxBodyBytes/4), strings.Repeat("x", MaxMessageBytes+1), strings.Repeat("\u001b", 500)} {
+		body, _ := json.Marshal(map[string]string{"code": "29004", "message": msg})
+		got, err := DecodeResponse(200, nil, body, testNow)
+		if err != nil {
+			t.Fatalf("DecodeResponse(%d-byte message) error = %v", len(msg), err)
+		}
+		if len(got.Message) > MaxMessageBytes || !isValidUTF8(got.Message) || !strings.Contains(got.Message, "bytes in all]") {
+			t.Errorf("DecodeResponse(%d-byte message).Message has %d bytes (%.40q…), want at most %d valid UTF-8 saying how long it was", len(msg), len(got.Message), got.Message, MaxMessageBytes)
+		}
+	}
+	exact := strings.Repeat("x", MaxMessageBytes)
+	body, _ := json.Marshal(map[string]string{"code": "0", "message": exact})
+	if got, _ := DecodeResponse(200, nil, body, testNow); got.Message != exact {
+		t.Errorf("a message of exactly MaxMessageBytes was changed to %d bytes", len(got.Message))
 	}
 }

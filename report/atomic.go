@@ -21,7 +21,11 @@ import (
 // planted there (it picks another name). The rename replaces whatever path
 // was, a planted symbolic link or another user's file included, without
 // following it or writing into it, so the new file is always owned by the
-// caller and has mode perm exactly (the umask does not apply).
+// caller and has mode perm exactly (the umask does not apply). On Windows,
+// where mode bits do not exist, a perm that gives group and others nothing
+// (0600, the summary's) gives the file, from its creation, a protected
+// access-control list that lets in only the user, Administrators and SYSTEM;
+// any other perm leaves the list the directory hands down.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return writeFileAtomic(path, data, perm, randomTempName)
 }
@@ -42,9 +46,9 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode, tempName func(b
 	}
 	var f *os.File
 	for try := 1; ; try++ {
-		// O_EXCL with O_CREATE fails on any existing name, a symbolic
-		// link included, whatever it points to.
-		f, err = os.OpenFile(filepath.Join(dir, tempName(base)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		// createTemp fails on any existing name, a symbolic link
+		// included, whatever it points to.
+		f, err = createTemp(filepath.Join(dir, tempName(base)), perm)
 		if err == nil {
 			break
 		}

@@ -94,7 +94,16 @@ func WriteMetrics(path string, s *Summary, job string) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 
-	mfs, err := reg.Gather()
+	return writeTextfile(path, reg)
+}
+
+// writeTextfile writes g's metrics in the text format to path with
+// WriteFileAtomic, mode 0644. It replaces prometheus.WriteToTextfile, which
+// sets the mode by name after closing the file (a window in which a link
+// planted at the temporary name would make it chmod another file) and never
+// syncs.
+func writeTextfile(path string, g prometheus.Gatherer) error {
+	mfs, err := g.Gather()
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -69,7 +70,21 @@ func credentials(env environ, file, urlFlag, adminFlag string) (client.Credentia
 		c.Admin = adminFlag
 	}
 	if err := c.Check(); err != nil {
-		return c, &usageError{msg: err.Error()}
+		var me *client.MissingError
+		if !errors.As(err, &me) {
+			return c, &usageError{msg: err.Error()}
+		}
+		how := map[client.Setting]string{
+			client.SettingURL:        "--url or CENTAGATE_URL",
+			client.SettingAdmin:      "--admin or CENTAGATE_ADMIN",
+			client.SettingAuthToken:  "CENTAGATE_AUTH_TOKEN",
+			client.SettingSecretCode: "CENTAGATE_SECRET_CODE",
+		}
+		var names []string
+		for _, s := range me.Missing {
+			names = append(names, fmt.Sprintf("%s (%s)", s, how[s]))
+		}
+		return c, usagef("credentials incomplete: missing %s; set them in the environment or in a --credentials file", strings.Join(names, ", "))
 	}
 	return c, nil
 }

@@ -46,12 +46,27 @@ func TestSanitize(t *testing.T) {
 	}
 }
 
-// TestSanitizeEveryRune checks the guarantee on every code point: the output
-// is valid UTF-8 with no control or format character in it.
+// TestSanitizeEveryRune checks the guarantee on every code point of the
+// planes that hold control or format characters (0, 1, 2 and 14; the test
+// checks that no other plane has one): the output is valid UTF-8 with no
+// control, format or separator character in it.
 func TestSanitizeEveryRune(t *testing.T) {
+	for _, table := range []*unicode.RangeTable{unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp} {
+		for _, r32 := range table.R32 {
+			if p := r32.Lo >> 16; p != 1 && p != 2 && p != 14 {
+				t.Fatalf("U+%04X is in plane %d: extend the loop below", r32.Lo, p)
+			}
+		}
+	}
 	for r := rune(0); r <= unicode.MaxRune; r++ {
 		if r >= 0xd800 && r <= 0xdfff {
 			continue // not encodable in UTF-8
+		}
+		if r == 0x30000 {
+			r = 0xe0000 // planes 3 to 13 hold no control or format character
+		}
+		if r == 0xf0000 {
+			break // private use
 		}
 		s := "x" + string(r) + "y"
 		got := Sanitize(s)
