@@ -220,7 +220,6 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
-	phones := phoneIndex{rows: p.cfg.Rows} // validate's warning (dedup.go)
 	submitted := 0
 	for ctx.Err() == nil {
 		row, err := rd.Read()
@@ -293,7 +292,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 					otpUsers[k] = uint32(row.Line)
 				}
 			}
-			if w := phones.check(&row); w != "" {
+			if w := dd.phoneVariant(&row); w != "" {
 				msg = w
 				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 			}
@@ -325,16 +324,22 @@ func noun(t client.TokenType) string {
 // write owns the result writer, the summary and the circuit breaker. It
 // drains results until the channel closes, even after a failure, so that no
 // producer ever blocks on it.
-func (p *pipeline) write(stop context.CancelCauseFunc) error {
-	var werr error
+func (p *pipeline) write(stop context.CancelCauseFunc) (werr error) {
+	p.out.BufferUnsent() // unsent rows reach the file in batches; flushed below
+	defer func() {
+		if err := p.out.Flush(); err != nil && werr == nil {
+			werr = fmt.Errorf("write result: %w", err)
+		}
+	}()
 	br := newBreaker(p.cfg.AbortAfter)
-	for r := range p.results {
+	for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+		r := a.r
 		if werr != nil {
 			continue
 		}
 		sent := p.cfg.Ledger != nil && r.Attempts > 0
-		if sent && r.Status == report.StatusOK {
-			if err := p.record(r); err != nil {
+		if a.recorded {
+			if err := a.recordErr; err != nil {
 				werr = fmt.Errorf("ledger: %w", err)
 				stop(werr)
 				continue
