@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 1m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test demo bench fuzz lint clean
+.PHONY: all build test demo bench fuzz lint e2e clean
 
 all: build
 
@@ -35,6 +35,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRecover$$' -fuzztime $(FUZZTIME) ./report/
 	$(GO) test -run '^$$' -fuzz '^FuzzEscapeRoundTrip$$' -fuzztime $(FUZZTIME) ./report/
 	$(GO) test -run '^$$' -fuzz '^FuzzResultRoundTrip$$' -fuzztime $(FUZZTIME) ./report/
+
+## e2e: the checks that need Debian packages (chromium, jq; installed with
+## apt-get when missing): every scripts/e2e-*.sh, after a build.
+e2e: build
+	@for s in scripts/e2e-*.sh; do echo "== $$s"; sh "$$s" || exit 1; done
 
 ## lint: go vet, gofmt and staticcheck (fetched through the Go module proxy).
 lint:

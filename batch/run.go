@@ -78,6 +78,11 @@ type Config struct {
 	// Select, if set, drops the rows it returns false for: they get no
 	// result row (retry's --status and --codes filters).
 	Select func(*Row) bool
+	// Limit, if positive, is the most rows handed to the workers (a
+	// canary, --limit): at the next row to send, reading stops, the rows
+	// out finish, and Run returns ErrLimit. Undecided rows get no result
+	// row, so --resume sends them.
+	Limit int
 	// Logger receives warnings and, with Verbose, a debug line per row.
 	Logger  *slog.Logger
 	Verbose bool
@@ -92,6 +97,9 @@ type Config struct {
 type AbortError struct{ Reason string }
 
 func (e *AbortError) Error() string { return "aborted: " + e.Reason }
+
+// ErrLimit is returned when Config.Limit rows were sent and rows remain.
+var ErrLimit = errors.New("stopped at the row limit")
 
 // Outcome says how a run ended, beyond its error.
 type Outcome struct {
@@ -121,6 +129,7 @@ type pipeline struct {
 	out      *report.Writer
 	sum      *report.Summary
 	results  chan outcome
+	limited  bool // read stopped at cfg.Limit; set by read before g.Wait returns
 }
 
 // Run reads every row from rd and writes exactly one result per decided row
@@ -131,9 +140,9 @@ type pipeline struct {
 //
 // The error is nil when every row was decided, an *InputError for an
 // unusable input (or one an earlier result does not belong to), an
-// *AbortError from the circuit breaker, ctx's error on interruption, or a
-// write or ledger error; after the last, Outcome.Unsaved holds the answered
-// rows that were not written.
+// *AbortError from the circuit breaker, ctx's error on interruption,
+// ErrLimit when Config.Limit stopped it, or a write or ledger error; after
+// the last, Outcome.Unsaved holds the answered rows that were not written.
 func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summary, cfg Config) (Outcome, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers(cfg.Rate)
@@ -214,6 +223,9 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	if err := ctx.Err(); err != nil {
 		return o, err
 	}
+	if p.limited {
+		return o, ErrLimit
+	}
 	return o, nil
 }
 
@@ -228,6 +240,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	var otpUsers map[uint64]uint32
 	matched := 0  // lines of the earlier result met in the input
 	lastLine := 0 // the last row's line
+	submitted := 0
 	for ctx.Err() == nil {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -305,6 +318,14 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			// An error row of an earlier result (--resume, or retry's
 			// input) may say its request reached the server unanswered.
 			_, retryUnknown, _ := parseNotes(report.Status(row.Status), row.Message)
+			if p.cfg.Limit > 0 && submitted == p.cfg.Limit {
+				p.limited = true
+				if resumed {
+					p.carry(&row, prior)
+				}
+				return p.carryOver(rd)
+			}
+			submitted++
 			if !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown, resumed: resumed}) {
 				if resumed {
 					p.carry(&row, prior)
@@ -357,8 +378,15 @@ func (p *pipeline) carryOver(rd *Reader) error {
 // producer ever blocks on it. After a failure to record or write, the rows
 // that were sent are kept in unsaved: their answers must not be lost.
 func (p *pipeline) write(stop context.CancelCauseFunc) (unsaved []report.Result, werr error) {
+	p.out.BufferUnsent() // unsent rows reach the file in batches; flushed below
+	defer func() {
+		if err := p.out.Flush(); err != nil && werr == nil {
+			werr = fmt.Errorf("write result: %w", err)
+		}
+	}()
 	br := newBreaker(p.cfg.AbortAfter)
-	for o := range p.results {
+	for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+		o := a.o
 		r := o.result()
 		if werr != nil {
 			if o.sent() {
@@ -373,21 +401,17 @@ func (p *pipeline) write(stop context.CancelCauseFunc) (unsaved []report.Result,
 			}
 			stop(werr)
 		}
-		ledger := p.cfg.Ledger != nil && o.sent()
-		if ledger && (o.Status == report.StatusOK || o.lost) {
-			// Stored before the row is written (SPEC §5a), so that no
-			// later run sends it again. The run's context may be
-			// cancelled by now; the ledger must still learn the outcome.
-			if err := p.cfg.Ledger.Record(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost); err != nil {
-				fail(fmt.Errorf("ledger: %w", err))
-				continue
-			}
+		// A success (or a lost one) was stored before its row is written
+		// (SPEC §5a), so that no later run sends it again.
+		if a.recorded && a.recordErr != nil {
+			fail(fmt.Errorf("ledger: %w", a.recordErr))
+			continue
 		}
 		if err := p.out.Write(r); err != nil {
 			fail(fmt.Errorf("write result: %w", err))
 			continue
 		}
-		if ledger && o.Status != report.StatusOK && !o.lost && !o.unknown {
+		if p.cfg.Ledger != nil && o.sent() && o.Status != report.StatusOK && !o.lost && !o.unknown {
 			// The server refused it: drop the intent, once its row is
 			// written (until then a crash must leave it for the next run).
 			// A row whose request may have been applied keeps its intent.
