@@ -83,6 +83,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		code, err = runBatch(ctx, modeValidate, rest, stdin, stdout, stderr, env)
 	case "ledger":
 		code, err = runLedger(ctx, rest, stdout, stderr)
+	case "merge":
+		code, err = runMerge(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tokenreg", buildVersion())
 	case "help", "-h", "-help", "--help":
@@ -129,6 +131,7 @@ Usage:
   tokenreg retry RESULT.csv [--out NEW.csv] [flags]     send again the rows that did not succeed
   tokenreg validate INPUT.csv [--out RESULT.csv]        check a file offline, send nothing
   tokenreg ledger export|import --ledger FILE ...       move the reconciliation ledger to/from CSV
+  tokenreg merge RESULT... [--out MERGED.csv]           combine the results of the shards of one input
   tokenreg version
   tokenreg help COMMAND                                 flags and examples of a command
 
