@@ -35,8 +35,10 @@ type Ledger interface {
 	// (it crashed between the request and the record).
 	Intent(ctx context.Context, username string, t client.TokenType, tokenSn string) (earlier bool, err error)
 	// Record stores a success durably before its result row is written,
-	// and drops the intent.
-	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error
+	// and drops the intent. lost says the success was inferred (a
+	// 29004/29008/29017 after an attempt whose answer was lost), not
+	// answered.
+	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error
 	// Forget drops the intent of a registration the server refused.
 	Forget(ctx context.Context, username string, t client.TokenType, tokenSn string) error
 }
@@ -341,7 +343,7 @@ func (p *pipeline) write(stop context.CancelCauseFunc) error {
 // cancelled by now; the ledger must still learn the outcome.
 func (p *pipeline) record(r report.Result) error {
 	tt, _ := client.ParseTokenType(r.TokenType)
-	return p.cfg.Ledger.Record(context.Background(), r.Username, tt, r.TokenSn, r.FinishedAt)
+	return p.cfg.Ledger.Record(context.Background(), r.Username, tt, r.TokenSn, r.FinishedAt, false)
 }
 
 // forget drops the intent of a row the server refused, once its result row

@@ -69,7 +69,7 @@ func BenchmarkRecord(b *testing.B) {
 	at := time.Now()
 	i := 0
 	for b.Loop() {
-		if err := l.Record(ctx, fmt.Sprintf("user%d", i), client.OTP, fmt.Sprintf("OTP-%08d", i), at); err != nil {
+		if err := l.Record(ctx, fmt.Sprintf("user%d", i), client.OTP, fmt.Sprintf("OTP-%08d", i), at, false); err != nil {
 			b.Fatal(err)
 		}
 		i++

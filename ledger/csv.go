@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,19 +17,21 @@ import (
 )
 
 // exportHeader is the header of Export's CSV, which Import reads back.
-var exportHeader = []string{"username", "tokenSn", "tokenType", "registered_at", "run_id"}
+var exportHeader = []string{"username", "tokenSn", "tokenType", "registered_at", "run_id", "lost"}
 
 // utf8BOM is what spreadsheet programs put in front of a CSV they save.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Export writes every registration as CSV to w, with the header
-// username,tokenSn,tokenType,registered_at,run_id, in order of
-// registered_at (RFC 3339, UTC). tokenType is written as SMS or OTP. Cells
+// username,tokenSn,tokenType,registered_at,run_id,lost, in order of
+// registered_at (RFC 3339, UTC). tokenType is written as SMS or OTP. lost
+// is true for a success inferred rather than answered (see Record), false
+// otherwise. Cells
 // are guarded against formula injection as the result CSV's are (SPEC §5).
 // It reads one consistent snapshot, even while another run is recording,
 // and returns the number of registrations written.
 func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT username, token_type, token_sn, registered_at, run_id
+	rows, err := l.db.QueryContext(ctx, `SELECT username, token_type, token_sn, registered_at, run_id, lost
 		FROM registrations ORDER BY registered_at, username, token_type, token_sn`)
 	if err != nil {
 		return 0, fmt.Errorf("export ledger: %w", err)
@@ -41,14 +44,14 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
 	n := 0
 	for rows.Next() {
 		var user, sn, at, run string
-		var t int
-		if err := rows.Scan(&user, &t, &sn, &at, &run); err != nil {
+		var t, lost int
+		if err := rows.Scan(&user, &t, &sn, &at, &run, &lost); err != nil {
 			return n, fmt.Errorf("export ledger: %w", err)
 		}
 		if ts, err := parseStored(at); err == nil {
 			at = formatTime(ts)
 		}
-		if err := cw.Write([]string{report.Escape(user), report.Escape(sn), client.TokenType(t).String(), report.Escape(at), report.Escape(run)}); err != nil {
+		if err := cw.Write([]string{report.Escape(user), report.Escape(sn), client.TokenType(t).String(), report.Escape(at), report.Escape(run), strconv.FormatBool(lost != 0)}); err != nil {
 			return n, fmt.Errorf("export ledger: %w", err)
 		}
 		n++
@@ -67,7 +70,7 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
 type importColumns struct {
 	username, tokenSn, tokenType int
 	status, finishedAt           int // a result file
-	registeredAt, runID          int // an export
+	registeredAt, runID, lost    int // an export
 }
 
 // Import records the registrations in a CSV read from r, in one transaction:
@@ -77,7 +80,8 @@ type importColumns struct {
 // tokenType and status; finished_at if present), of which the rows with
 // status ok are registrations made at finished_at, recorded with runID; or a
 // file in Export's format, every row of which is a registration, recorded
-// with its own run_id (runID if that is empty). An empty runID means the
+// with its own run_id (runID if that is empty) and lost flag (true or
+// false; empty or absent means false). An empty runID means the
 // Ledger's. Column names match case-insensitively, ignoring '_', '-' and
 // spaces; other columns are ignored. Cells have the result file's formula
 // guard removed. A registered_at or finished_at that is empty or not RFC
@@ -163,6 +167,12 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 		} else {
 			at = now
 		}
+		lost := false
+		if v := field(col.lost); v != "" {
+			if lost, err = strconv.ParseBool(v); err != nil {
+				return 0, 0, fmt.Errorf("import: line %d: lost is %q, want true or false", line, v)
+			}
+		}
 		user, sn := cell(col.username), cell(col.tokenSn)
 		t, err := client.ParseTokenType(field(col.tokenType))
 		if err != nil {
@@ -171,7 +181,7 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 		if err := checkKey(user, t, sn); err != nil {
 			return 0, 0, fmt.Errorf("import: line %d: %w", line, err)
 		}
-		res, err := st.ExecContext(ctx, user, int(t), sn, at, run)
+		res, err := st.ExecContext(ctx, user, int(t), sn, at, run, boolInt(lost))
 		if err != nil {
 			return 0, 0, fmt.Errorf("import: line %d: %w", line, err)
 		}
@@ -206,7 +216,7 @@ func importHeader(hdr []string) (importColumns, error) {
 	col := importColumns{
 		username: find("username"), tokenSn: find("tokenSn"), tokenType: find("tokenType"),
 		status: find("status"), finishedAt: find("finished_at"),
-		registeredAt: find("registered_at"), runID: find("run_id"),
+		registeredAt: find("registered_at"), runID: find("run_id"), lost: find("lost"),
 	}
 	need := []string{"username", "tokenSn", "tokenType"}
 	switch {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,14 +28,14 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if err != nil || n != 7 {
 		t.Fatalf("Export() = %d, %v, want 7, nil", n, err)
 	}
-	want := "username,tokenSn,tokenType,registered_at,run_id\n" +
-		"'=cmd|' /C calc'!A0,OTP-1,OTP,2026-11-28T02:15:00.123Z,'=run\n" +
-		"alice,+60123456789,SMS,2026-11-28T02:15:01.123Z,'=run\n" +
-		"bob,'-5+3,SMS,2026-11-28T02:15:02.123Z,'=run\n" +
-		"'@carol,''=quoted,OTP,2026-11-28T02:15:03.123Z,'=run\n" +
-		"'\tdave,\"x,\"\"y\"\"\nz\",OTP,2026-11-28T02:15:04.123Z,'=run\n" +
-		"'erin,'+601,OTP,2026-11-28T02:15:05.123Z,'=run\n" +
-		"Frank ,\" OTP-2\",OTP,2026-11-29T02:15:00.123Z,'=run\n"
+	want := "username,tokenSn,tokenType,registered_at,run_id,lost\n" +
+		"'=cmd|' /C calc'!A0,OTP-1,OTP,2026-11-28T02:15:00.123Z,'=run,false\n" +
+		"alice,+60123456789,SMS,2026-11-28T02:15:01.123Z,'=run,false\n" +
+		"bob,'-5+3,SMS,2026-11-28T02:15:02.123Z,'=run,false\n" +
+		"'@carol,''=quoted,OTP,2026-11-28T02:15:03.123Z,'=run,false\n" +
+		"'\tdave,\"x,\"\"y\"\"\nz\",OTP,2026-11-28T02:15:04.123Z,'=run,false\n" +
+		"'erin,'+601,OTP,2026-11-28T02:15:05.123Z,'=run,false\n" +
+		"Frank ,\" OTP-2\",OTP,2026-11-29T02:15:00.123Z,'=run,false\n"
 	if out.String() != want {
 		t.Fatalf("Export() wrote\n%q\nwant\n%q", out.String(), want)
 	}
@@ -146,7 +147,7 @@ func TestImportResult(t *testing.T) {
 			if _, err := l.Export(ctx, &b); err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Count(b.String(), ",seed\n"); got != tt.wantImported {
+			if got := strings.Count(b.String(), ",seed,false\n"); got != tt.wantImported {
 				t.Errorf("Export() has %d rows with run_id seed, want %d:\n%s", got, tt.wantImported, b.String())
 			}
 		})
@@ -224,4 +225,87 @@ func TestImportCancelled(t *testing.T) {
 		t.Fatal("Import with a cancelled context = nil error")
 	}
 	wantLookup(t, l, "alice", client.OTP, "OTP-1", false, time.Time{})
+}
+
+func TestLostFlag(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{RunID: "r"})
+	if err := l.Record(ctx, "alice", client.OTP, "OTP-1", t1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, "bob", client.OTP, "OTP-2", t1, false); err != nil {
+		t.Fatal(err)
+	}
+	// A lost-answer success is skipped by later runs like any other.
+	wantLookup(t, l, "alice", client.OTP, "OTP-1", true, t1)
+	// A later answered success replaces the inference.
+	if err := l.Record(ctx, "bob", client.OTP, "OTP-2", t1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, "carol", client.OTP, "OTP-3", t1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(ctx, "carol", client.OTP, "OTP-3", t2, false); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if _, err := l.Export(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "username,tokenSn,tokenType,registered_at,run_id,lost\n" +
+		"alice,OTP-1,OTP,2026-11-28T02:15:00.123Z,r,true\n" +
+		"bob,OTP-2,OTP,2026-11-28T02:15:00.123Z,r,false\n" +
+		"carol,OTP-3,OTP,2026-11-29T02:15:00.123Z,r,false\n"
+	if out.String() != want {
+		t.Fatalf("Export() =\n%s\nwant\n%s", out.String(), want)
+	}
+
+	dst := open(t, filepath.Join(t.TempDir(), "dst.db"), Options{})
+	if n, _, err := dst.Import(ctx, strings.NewReader(out.String()), ""); err != nil || n != 3 {
+		t.Fatalf("Import(export) = %d, %v, want 3, nil", n, err)
+	}
+	var again strings.Builder
+	if _, err := dst.Export(ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != want {
+		t.Errorf("Export(Import(Export())) =\n%s\nwant\n%s", again.String(), want)
+	}
+
+	// An export of an older tokenreg has no lost column: every row answered.
+	old := "username,tokenSn,tokenType,registered_at,run_id\ndave,OTP-4,OTP,2026-11-28T02:15:00.123Z,old\n"
+	if n, _, err := dst.Import(ctx, strings.NewReader(old), ""); err != nil || n != 1 {
+		t.Fatalf("Import(old export) = %d, %v, want 1, nil", n, err)
+	}
+	bad := "username,tokenSn,tokenType,registered_at,run_id,lost\nerin,OTP-5,OTP,2026-11-28T02:15:00.123Z,r,maybe\n"
+	if _, _, err := dst.Import(ctx, strings.NewReader(bad), ""); err == nil || !strings.Contains(err.Error(), `line 2: lost is "maybe", want true or false`) {
+		t.Errorf("Import(lost=maybe) error = %v, want the line and the value", err)
+	}
+}
+
+// A ledger of schema version 2 (before the lost flag) opens, keeps its
+// rows, and shows them as answered.
+func TestMigrateAddsLost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range append(migrations[:2:2],
+		`INSERT INTO registrations VALUES ('alice', 2, 'OTP-1', '2026-11-28T02:15:00.123Z', 'v2')`,
+		"PRAGMA application_id = 1953198695", "PRAGMA user_version = 2") {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	l := open(t, path, Options{})
+	var out strings.Builder
+	if _, err := l.Export(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "username,tokenSn,tokenType,registered_at,run_id,lost\nalice,OTP-1,OTP,2026-11-28T02:15:00.123Z,v2,false\n"
+	if out.String() != want {
+		t.Errorf("Export() after migration =\n%s\nwant\n%s", out.String(), want)
+	}
 }

@@ -135,9 +135,9 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 		// after an earlier one means the earlier binding was undone, and
 		// imports of several result files may come in any order.
 		if l.record, err = l.db.PrepareContext(ctx, `INSERT INTO registrations
-			(username, token_type, token_sn, registered_at, run_id) VALUES (?, ?, ?, ?, ?)
+			(username, token_type, token_sn, registered_at, run_id, lost) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (username, token_type, token_sn) DO UPDATE
-			SET registered_at = excluded.registered_at, run_id = excluded.run_id
+			SET registered_at = excluded.registered_at, run_id = excluded.run_id, lost = excluded.lost
 			WHERE excluded.registered_at > registrations.registered_at`); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("open ledger %s: %w", path, err)
@@ -211,10 +211,14 @@ func (l *Ledger) Lookup(ctx context.Context, username string, t client.TokenType
 
 // Record stores the registration of tokenSn (of type t) to username at the
 // time at (now if zero), with this run's RunID, in a transaction of its own.
+// lost says the success was inferred rather than answered: the server said
+// 29004, 29008 or 29017 ("probably registered to this user") after an
+// attempt whose answer was lost (SPEC §5a). Such a registration is skipped
+// by later runs like any other, and `ledger export` shows the flag.
 // When Record returns nil the registration is durable (see Open). A
 // registration already recorded keeps the later of the two times. It is
 // safe to call concurrently with Lookup.
-func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error {
+func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error {
 	if l.readOnly {
 		return ErrReadOnly
 	}
@@ -231,7 +235,7 @@ func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType
 		return fmt.Errorf("ledger record: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.StmtContext(ctx, l.record).ExecContext(ctx, username, int(t), tokenSn, formatTime(at), l.runID); err != nil {
+	if _, err := tx.StmtContext(ctx, l.record).ExecContext(ctx, username, int(t), tokenSn, formatTime(at), l.runID, boolInt(lost)); err != nil {
 		return fmt.Errorf("ledger record: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM intents WHERE username = ? AND token_type = ? AND token_sn = ?`, username, int(t), tokenSn); err != nil {
@@ -331,6 +335,14 @@ func checkKey(username string, t client.TokenType, tokenSn string) error {
 		return errors.New("empty tokenSn")
 	}
 	return nil
+}
+
+// boolInt is b as SQLite stores it.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // formatTime formats t as registered_at is stored.

@@ -22,7 +22,7 @@ import (
 // batch: *Ledger must satisfy it.
 type batchLedger interface {
 	Lookup(ctx context.Context, username string, t client.TokenType, tokenSn string) (at time.Time, found bool, err error)
-	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time) error
+	Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error
 }
 
 var _ batchLedger = (*Ledger)(nil)
@@ -42,7 +42,7 @@ func open(t testing.TB, path string, opt Options) *Ledger {
 func record(t testing.TB, l *Ledger, regs ...reg) {
 	t.Helper()
 	for _, r := range regs {
-		if err := l.Record(context.Background(), r.user, r.t, r.sn, r.at); err != nil {
+		if err := l.Record(context.Background(), r.user, r.t, r.sn, r.at, false); err != nil {
 			t.Fatalf("Record(%q, %v, %q) error = %v", r.user, r.t, r.sn, err)
 		}
 	}
@@ -126,7 +126,7 @@ func TestRecordRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := l.Record(context.Background(), tt.user, tt.tt, tt.sn, t1); err == nil {
+			if err := l.Record(context.Background(), tt.user, tt.tt, tt.sn, t1, false); err == nil {
 				t.Errorf("Record(%q, %d, %q) = nil, want error", tt.user, tt.tt, tt.sn)
 			}
 		})
@@ -170,9 +170,9 @@ func TestReopenKeepsData(t *testing.T) {
 	if _, err := l2.Export(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
-	want := "username,tokenSn,tokenType,registered_at,run_id\n" +
-		"alice,OTP-1,OTP,2026-11-28T02:15:00.123Z,run-1\n" +
-		"bob,60111111111,SMS,2026-11-29T02:15:00.123Z,run-2\n"
+	want := "username,tokenSn,tokenType,registered_at,run_id,lost\n" +
+		"alice,OTP-1,OTP,2026-11-28T02:15:00.123Z,run-1,false\n" +
+		"bob,60111111111,SMS,2026-11-29T02:15:00.123Z,run-2,false\n"
 	if b.String() != want {
 		t.Errorf("Export after reopen =\n%s\nwant\n%s", b.String(), want)
 	}
@@ -326,7 +326,7 @@ func TestOpenRefuses(t *testing.T) {
 			prepare: func(t *testing.T, path string) {
 				setPragma(t, path, "user_version", 99)
 			},
-			want: "has schema version 99, newer than this tokenreg understands (2)",
+			want: fmt.Sprintf("has schema version 99, newer than this tokenreg understands (%d)", schemaVersion),
 		},
 		{
 			name: "newer schema read-only",
@@ -334,7 +334,7 @@ func TestOpenRefuses(t *testing.T) {
 				setPragma(t, path, "user_version", schemaVersion+1)
 			},
 			opt:  Options{ReadOnly: true},
-			want: "has schema version 3, newer than this tokenreg understands (2)",
+			want: fmt.Sprintf("has schema version %d, newer than this tokenreg understands (%d)", schemaVersion+1, schemaVersion),
 		},
 		{
 			name: "another program's database",
@@ -406,7 +406,7 @@ func TestReadOnly(t *testing.T) {
 
 	ro := open(t, path, Options{ReadOnly: true})
 	wantLookup(t, ro, "alice", client.OTP, "OTP-1", true, t1)
-	if err := ro.Record(ctx, "bob", client.OTP, "OTP-2", t1); !errors.Is(err, ErrReadOnly) {
+	if err := ro.Record(ctx, "bob", client.OTP, "OTP-2", t1, false); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Record on a read-only ledger = %v, want ErrReadOnly", err)
 	}
 	if _, _, err := ro.Import(ctx, strings.NewReader("username,tokenSn,tokenType,registered_at\n"), ""); !errors.Is(err, ErrReadOnly) {
@@ -468,7 +468,7 @@ func TestConcurrentLookupRecord(t *testing.T) {
 	wg.Go(func() {
 		defer close(done)
 		for i := range n {
-			if err := l.Record(ctx, "alice", client.OTP, sn(i), t1); err != nil {
+			if err := l.Record(ctx, "alice", client.OTP, sn(i), t1, false); err != nil {
 				errs <- err
 				return
 			}
@@ -595,7 +595,7 @@ func TestIntent(t *testing.T) {
 	if earlier, err := l2.Intent(ctx, "bob", client.OTP, "OTP2"); err != nil || earlier {
 		t.Errorf("Intent after Forget = %v, %v; want false, nil", earlier, err)
 	}
-	if err := l2.Record(ctx, "alice", client.OTP, "OTP1", time.Now()); err != nil {
+	if err := l2.Record(ctx, "alice", client.OTP, "OTP1", time.Now(), false); err != nil {
 		t.Fatal(err)
 	}
 	if _, found, err := l2.Lookup(ctx, "alice", client.OTP, "OTP1"); err != nil || !found {

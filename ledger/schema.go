@@ -38,6 +38,10 @@ var migrations = []string{
 		run_id     TEXT    NOT NULL,
 		PRIMARY KEY (username, token_type, token_sn)
 	) WITHOUT ROWID`,
+	// 2 -> 3. lost = 1: the success was inferred, not answered — a
+	// 29004/29008/29017 after an attempt whose answer was lost (SPEC §5a:
+	// "recorded too, flagged as such").
+	`ALTER TABLE registrations ADD COLUMN lost INTEGER NOT NULL DEFAULT 0 CHECK (lost IN (0, 1))`,
 }
 
 // schemaVersion is the version this code reads and writes.

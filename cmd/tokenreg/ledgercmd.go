@@ -29,8 +29,9 @@ const ledgerUsage = `Usage:
 
 The ledger (--ledger FILE on run and retry) remembers every registration that
 succeeded, so a nightly run over the whole inventory sends only what is new.
-export writes it as CSV (username,tokenSn,tokenType,registered_at,run_id), to
-stdout without --out; import seeds it from earlier result files (their ok
+export writes it as CSV (username,tokenSn,tokenType,registered_at,run_id,lost;
+lost=true marks a success inferred after a lost answer), to stdout without
+--out; import seeds it from earlier result files (their ok
 rows) or from an exported CSV.
 
 Examples:
