@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"fmt"
 	"hash/maphash"
 	"math/bits"
 	"strings"
@@ -74,4 +75,41 @@ func (d *dedup) check(t client.TokenType, sn, username string, line int) (first 
 		}
 	}
 	return 0, false
+}
+
+// phoneIndex finds an SMS number given again in another writing: with or
+// without a leading '+', "00" or national '0' ("+60123456789",
+// "0060123456789", "60123456789"). Such rows are not duplicates (the text
+// differs, and telling a national number from an international one needs
+// the country), so both are sent; validate warns, since the server will most
+// likely answer the second with 29004. Only a dry run pays for it: the index
+// is allocated at its first SMS row.
+type phoneIndex struct {
+	rows int
+	d    *dedup
+}
+
+// phoneKey is the number without its leading '+' and zeros.
+func phoneKey(sn string) string {
+	return strings.TrimLeft(strings.TrimPrefix(sn, "+"), "0")
+}
+
+// check records the row's number and returns a warning if an earlier line
+// gave the same number written differently.
+func (x *phoneIndex) check(row *Row) string {
+	k := phoneKey(row.TokenSn)
+	if row.TokenType != client.SMS || k == "" {
+		return ""
+	}
+	if x.d == nil {
+		x.d = newDedup(x.rows)
+	}
+	first, other := x.d.check(client.SMS, k, row.Username, row.Line)
+	switch {
+	case first == 0:
+		return ""
+	case other:
+		return fmt.Sprintf("warning: line %d gives the same phone number, written with another prefix (+, 00 or 0), to another user; the server will answer 29004 (phone number had been used)", first)
+	}
+	return fmt.Sprintf("warning: line %d gives this user the same phone number written with another prefix (+, 00 or 0)", first)
 }

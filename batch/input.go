@@ -1,10 +1,7 @@
 package batch
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,9 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gocarina/gocsv"
-
 	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 	"github.com/tokenreg/tokenreg/report"
 )
 
@@ -41,17 +37,12 @@ func (e *InputError) Error() string {
 
 func (e *InputError) Unwrap() error { return e.Err }
 
-// record is the shape gocsv fills from one input row. The tags are the
-// canonical column names; canonicalHeader maps the file's own header (and
-// its aliases) onto them.
+// record is the known columns of one input row.
 type record struct {
-	Username  string `csv:"username"`
-	TokenSn   string `csv:"tokensn"`
-	TokenType string `csv:"tokentype"`
-	// Status and Code are read when the input is a result file (retry).
-	Status  string `csv:"status"`
-	Code    string `csv:"code"`
-	Message string `csv:"message"`
+	Username, TokenSn, TokenType string
+	// Status, Code and Message are read when the input is a result file
+	// (retry).
+	Status, Code, Message string
 }
 
 // aliases maps a normalised header name to its canonical column.
@@ -66,20 +57,6 @@ var required = []struct{ canon, display string }{
 	{"username", "username"}, {"tokensn", "tokenSn"}, {"tokentype", "tokenType"},
 }
 
-// normalizeHeader folds case and drops '_', '-', spaces and zero-width
-// characters, so "Token_SN", "token-sn" and "Token SN" are all "tokensn".
-func normalizeHeader(h string) string {
-	var b strings.Builder
-	for _, r := range strings.TrimSpace(h) {
-		switch r {
-		case '_', '-', ' ', '\t', '\u200b', '\u200c', '\u200d', '\ufeff':
-			continue
-		}
-		b.WriteRune(unicode.ToLower(r))
-	}
-	return b.String()
-}
-
 // Row is one input data row after local checks.
 type Row struct {
 	Line int
@@ -91,6 +68,9 @@ type Row struct {
 	Status, Code, Message string
 	// Problem is why the row is invalid; empty for a valid row.
 	Problem string
+	// Warning is something the operator should look at in a valid row
+	// (a record that spans several lines); empty if none.
+	Warning string
 }
 
 // Result returns the row's result with the given status and message.
@@ -143,11 +123,11 @@ func clip(s string) string {
 // Reader reads input rows as a stream. It is not safe for concurrent use.
 type Reader struct {
 	name    string
-	br      *bufio.Reader
-	cr      *csv.Reader
+	cr      *csvfile.Reader
 	col     columns
 	sum     hash.Hash
 	fields  int
+	header  int // the header's line
 	hasStat bool
 	unesc   bool
 	eof     bool
@@ -159,48 +139,82 @@ type ReaderOptions struct {
 	Unescape bool
 }
 
+// separators are the separators an input may be written with: the one its
+// header line is split by into recognisable columns (csvfile.Options).
+var separators = []byte{',', ';', '\t', '|'}
+
 // NewReader reads and checks the header. name is used in errors. The
 // returned error is an *InputError for a file that cannot be used.
 func NewReader(name string, r io.Reader, opt ReaderOptions) (*Reader, error) {
 	sum := sha256.New()
-	// csv.NewReader keeps a *bufio.Reader of at least 4 KiB as it is, so br
-	// is the CSV reader's own buffer: a Peek on it sees what csv has not read.
-	br := bufio.NewReaderSize(io.TeeReader(r, sum), 64<<10)
-	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
-		br.Discard(3)
+	cr, err := csvfile.NewReader(io.TeeReader(r, sum), csvfile.Options{
+		Separators: separators,
+		Score:      scoreHeader,
+		UTF16:      true,
+		MaxRecord:  MaxRecordBytes,
+	})
+	if err != nil {
+		return nil, inputError(name, err)
 	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // field counts are checked per row, to report them as invalid rows
-	cr.ReuseRecord = true
-	rd := &Reader{name: name, br: br, cr: cr, sum: sum, unesc: opt.Unescape}
-
-	um, err := gocsv.NewUnmarshaller(cr, record{})
+	rd := &Reader{name: name, cr: cr, sum: sum, unesc: opt.Unescape}
+	hdr, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, &InputError{Name: name, Err: errors.New("the file is empty: a header row username,tokenSn,tokenType is required")}
 		}
-		return nil, rd.fatal(err)
+		return nil, inputError(name, err)
 	}
-	rd.fields = len(um.Headers)
-	canon, err := canonicalHeader(um.Headers)
+	rd.header = cr.Line()
+	rd.fields = len(hdr)
+	canon, err := canonicalHeader(hdr)
 	if err != nil {
-		return nil, &InputError{Name: name, Line: 1, Err: err}
-	}
-	if err := um.RenormalizeHeaders(func([]string) []string { return canon }); err != nil {
-		return nil, &InputError{Name: name, Line: 1, Err: err}
-	}
-	if len(um.MismatchedStructFields) > 0 {
-		// canonicalHeader found every required column; gocsv agreeing is
-		// a check on the tags below.
-		for _, m := range um.MismatchedStructFields {
-			if m == "username" || m == "tokensn" || m == "tokentype" {
-				return nil, &InputError{Name: name, Line: 1, Err: fmt.Errorf("the header lacks the column %s", m)}
-			}
-		}
+		return nil, &InputError{Name: name, Line: rd.header, Err: err}
 	}
 	rd.col = columnsOf(canon)
 	rd.hasStat = rd.col.status >= 0
 	return rd, nil
+}
+
+// MaxRecordBytes caps an input record (all its fields and separators): a
+// longer one is an invalid row, read without holding it in memory, so that
+// no file can make the reader grow (a 100 MB field, a header of a million
+// columns).
+const MaxRecordBytes = csvfile.DefaultMaxRecord
+
+// inputError turns an error of the CSV layer into an *InputError.
+func inputError(name string, err error) error {
+	var fe *csvfile.FileError
+	if errors.As(err, &fe) {
+		if fe.Empty {
+			return &InputError{Name: name, Err: errors.New(fe.Msg + ": a header row username,tokenSn,tokenType is required")}
+		}
+		return &InputError{Name: name, Line: fe.Line, Err: errors.New(fe.Msg)}
+	}
+	var re *csvfile.RecordError
+	if errors.As(err, &re) {
+		line := re.Line
+		if errors.Is(re.Err, csvfile.ErrUnclosed) {
+			line = re.FieldLine
+		}
+		return &InputError{Name: name, Line: line, Err: re}
+	}
+	return &InputError{Name: name, Err: err}
+}
+
+// scoreHeader counts the required columns a header names: how the CSV layer
+// tells the separator the header is written with.
+func scoreHeader(hdr []string) int {
+	seen := map[string]bool{}
+	for _, h := range hdr {
+		if c, ok := aliases[csvfile.FoldName(h)]; ok && isRequired(c) {
+			seen[c] = true
+		}
+	}
+	return len(seen)
+}
+
+func isRequired(canon string) bool {
+	return canon == "username" || canon == "tokensn" || canon == "tokentype"
 }
 
 // columns are the indexes of the known columns in a record, -1 if absent.
@@ -249,7 +263,7 @@ func canonicalHeader(headers []string) ([]string, error) {
 	out := make([]string, len(headers))
 	seen := map[string]int{}
 	for i, h := range headers {
-		c, ok := aliases[normalizeHeader(h)]
+		c, ok := aliases[csvfile.FoldName(h)]
 		if !ok {
 			out[i] = fmt.Sprintf("\x00unknown%d", i)
 			continue
@@ -300,57 +314,72 @@ func (rd *Reader) SHA256() string {
 	return hex.EncodeToString(rd.sum.Sum(nil))
 }
 
-func (rd *Reader) fatal(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		line := pe.StartLine
-		if line == 0 {
-			line = pe.Line
-		}
-		if errors.Is(pe.Err, csv.ErrQuote) && rd.atEOF() {
-			return &InputError{Name: rd.name, Line: line, Err: errors.New("a quoted field is never closed: add the missing '\"'")}
-		}
-		return &InputError{Name: rd.name, Line: line, Err: fmt.Errorf("column %d: %v", pe.Column, pe.Err)}
-	}
-	return &InputError{Name: rd.name, Err: err}
-}
-
 // Read returns the next data row, checked. A row with a local problem is
 // returned with Problem set and no error. The error is io.EOF at the end,
-// or an *InputError when the rest of the file cannot be read (an
-// unterminated quote).
+// or an *InputError when the rest of the file cannot be read (a quote never
+// closed, bytes that are not UTF-8, a second header row).
 func (rd *Reader) Read() (Row, error) {
 	for {
-		// gocsv mapped the header (NewReader); rows are picked by column
-		// index from the raw record, which also gives their field count
-		// (a profile showed gocsv's per-row reflection as the reader's
-		// largest cost).
+		// The header was mapped once (NewReader); rows are picked by
+		// column index from the raw record.
 		raw, err := rd.cr.Read()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				rd.eof = true
 				return Row{}, io.EOF
 			}
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				return Row{}, &InputError{Name: rd.name, Err: err}
+			var re *csvfile.RecordError
+			if errors.As(err, &re) && !errors.Is(re.Err, csvfile.ErrUnclosed) {
+				return Row{Line: re.Line, Problem: recordProblem(re)}, nil
 			}
-			if errors.Is(pe.Err, csv.ErrQuote) && rd.atEOF() {
-				// An unterminated quote swallowed the rest of the file.
-				return Row{}, rd.fatal(err)
-			}
-			return Row{Line: pe.StartLine, Problem: fmt.Sprintf("malformed CSV at column %d: %v: quote the field and double any '\"' inside it", pe.Column, pe.Err)}, nil
+			// A quote never closed swallowed the rest of the file:
+			// nothing after it can be trusted (SPEC §4).
+			return Row{}, inputError(rd.name, err)
 		}
 		if blankRecord(raw) {
-			continue // a blank line, or one of spaces and commas only
+			continue // a line of spaces and commas only
 		}
-		line, _ := rd.cr.FieldPos(0)
+		line := rd.cr.Line()
+		if err := rd.secondHeader(line, raw); err != nil {
+			return Row{}, err
+		}
 		row := rd.check(line, rd.col.record(raw))
-		if len(raw) != rd.fields {
-			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra comma, or quote a value that contains one", len(raw), rd.fields)
+		switch {
+		case len(raw) != rd.fields:
+			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, sepWord(rd.cr.Separator()))
+		}
+		if end := rd.cr.EndLine(); end > line {
+			if row.Problem != "" {
+				row.Problem += fmt.Sprintf(" (the record spans lines %d to %d: a quoted value holds a line break)", line, end)
+			} else {
+				row.Warning = fmt.Sprintf("the record spans lines %d to %d (a quoted value holds a line break): check that no row is hidden inside it", line, end)
+			}
 		}
 		return row, nil
 	}
+}
+
+func sepWord(sep byte) string {
+	switch sep {
+	case ',':
+		return "comma"
+	case ';':
+		return "semicolon"
+	case '\t':
+		return "TAB"
+	}
+	return fmt.Sprintf("%q", rune(sep))
+}
+
+// recordProblem is the invalid row's message for a malformed record.
+func recordProblem(re *csvfile.RecordError) string {
+	switch {
+	case errors.Is(re.Err, csvfile.ErrTooLong):
+		return re.Error()
+	case re.EndLine > re.Line:
+		return re.Error()
+	}
+	return re.Error() + ": quote the field and double any '\"' inside it"
 }
 
 // Count reads the rest of the input for its shape only: it returns the
@@ -365,26 +394,55 @@ func (rd *Reader) Count() (int, error) {
 				rd.eof = true
 				return n, nil
 			}
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				return n, &InputError{Name: rd.name, Err: err}
+			var re *csvfile.RecordError
+			if errors.As(err, &re) && !errors.Is(re.Err, csvfile.ErrUnclosed) {
+				n++ // a malformed row is an invalid row, not a fatal one
+				continue
 			}
-			if errors.Is(pe.Err, csv.ErrQuote) && rd.atEOF() {
-				return n, rd.fatal(err)
-			}
-			n++ // a malformed row is an invalid row, not a fatal one
+			return n, inputError(rd.name, err)
+		}
+		if blankRecord(raw) {
 			continue
 		}
-		if !blankRecord(raw) {
-			n++
+		if err := rd.secondHeader(rd.cr.Line(), raw); err != nil {
+			return n, err
 		}
+		n++
 	}
 }
 
-// atEOF reports whether nothing is left to read after an error.
-func (rd *Reader) atEOF() bool {
-	_, err := rd.br.Peek(1)
-	return errors.Is(err, io.EOF)
+// secondHeader refuses a row that is a header: two exports glued together,
+// whose second part may order its columns differently. Mapping it with the
+// first header would send serials as usernames; guessing which columns are
+// meant is not ours to do. Rows whose type cell holds a type are never
+// headers, so the full check runs only for the few that do not.
+func (rd *Reader) secondHeader(line int, raw []string) error {
+	if i := rd.col.tokenType; i < len(raw) && typeValue(raw[i]) {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, f := range raw {
+		if c, ok := aliases[csvfile.FoldName(f)]; ok && isRequired(c) {
+			seen[c] = true
+		}
+	}
+	if len(seen) < 2 {
+		return nil
+	}
+	bom := ""
+	if len(raw) > 0 && strings.HasPrefix(raw[0], csvfile.BOM) {
+		bom = " behind a byte order mark (U+FEFF)"
+	}
+	return &InputError{Name: rd.name, Line: line, Err: fmt.Errorf("a second header row%s; the first is line %d: two files glued together? Run each part on its own, or delete line %d if its columns are in the same order as line %d's", bom, rd.header, line, rd.header)}
+}
+
+// typeValue reports whether s is a token type as written in a data row.
+func typeValue(s string) bool {
+	s = trim(s)
+	if len(s) == 1 {
+		return s == "1" || s == "2"
+	}
+	return strings.EqualFold(s, "sms") || strings.EqualFold(s, "otp")
 }
 
 func blankRecord(rec []string) bool {
@@ -411,9 +469,22 @@ func smsNumber(s string) bool {
 	return true
 }
 
+// trim drops what surrounds a value harmlessly: spaces, tabs and line
+// ends. Other invisible characters around a value are a problem (problem).
+func trim(s string) string {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 func (rd *Reader) check(line int, rec record) Row {
 	f := func(s string) string {
-		s = strings.TrimSpace(s)
+		s = trim(s)
 		if rd.unesc {
 			s = report.Unescape(s)
 		}
@@ -436,21 +507,20 @@ func (rd *Reader) check(line int, rec record) Row {
 // row.TokenType.
 func problem(row *Row) string {
 	for _, c := range []struct{ name, v string }{{"username", row.Username}, {"tokenSn", row.TokenSn}, {"tokenType", row.TokenTypeText}} {
-		if !utf8.ValidString(c.v) {
-			return fmt.Sprintf("%s is not valid UTF-8: save the file as UTF-8", c.name)
-		}
-		if len(c.v) > MaxFieldBytes {
-			return fmt.Sprintf("%s is %d bytes long, over the limit of %d", c.name, len(c.v), MaxFieldBytes)
+		if p := valueProblem(c.name, c.v); p != "" {
+			return p
 		}
 	}
 	if row.Username == "" {
 		return "username is empty"
 	}
-	if hasControl(row.Username) {
-		return "username contains a control character"
-	}
 	if row.TokenSn == "" {
 		return "tokenSn is empty: give the mobile number (SMS) or the token serial (OTP)"
+	}
+	for _, c := range []struct{ name, v string }{{"username", row.Username}, {"tokenSn", row.TokenSn}} {
+		if p := excelProblem(c.name, c.v); p != "" {
+			return p
+		}
 	}
 	t, err := client.ParseTokenType(row.TokenTypeText)
 	if err != nil {
@@ -466,20 +536,107 @@ func problem(row *Row) string {
 			return fmt.Sprintf("SMS number %q must be 8 to 15 digits with an optional leading +, no spaces or dashes", clip(row.TokenSn))
 		}
 	case client.OTP:
-		for _, r := range row.TokenSn {
-			if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-				return fmt.Sprintf("OTP serial %q contains a space or control character (or an invisible one such as U+200B)", clip(row.TokenSn))
-			}
+		if strings.ContainsRune(row.TokenSn, ' ') {
+			return fmt.Sprintf("OTP serial %q contains a space", clip(row.TokenSn))
 		}
 	}
 	return ""
 }
 
-func hasControl(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return true
+// valueProblem checks one field for what cannot be seen or typed: bytes
+// that are not UTF-8, control characters, and invisible ones (Unicode
+// formats and spaces other than the plain space: a zero-width space, a
+// no-break space, a soft hyphen, a byte order mark, a direction mark),
+// which a server compares byte for byte and answers with a puzzling "user
+// not found". The message names the character and its position.
+func valueProblem(name, v string) string {
+	if !utf8.ValidString(v) {
+		return fmt.Sprintf("%s is not valid UTF-8: save the file as UTF-8", name)
+	}
+	if len(v) > MaxFieldBytes {
+		return fmt.Sprintf("%s is %d bytes long, over the limit of %d", name, len(v), MaxFieldBytes)
+	}
+	pos := 0
+	for _, r := range v {
+		pos++
+		switch {
+		case r < utf8.RuneSelf && r >= ' ' && r != 0x7F:
+			continue
+		case r == utf8.RuneError:
+			return fmt.Sprintf("%s %q has the replacement character U+FFFD at position %d: characters were lost when the file was converted from another encoding; export it again as CSV UTF-8", name, clip(v), pos)
+		case unicode.IsControl(r):
+			return fmt.Sprintf("%s %q contains a control character %s at position %d", name, clip(v), charName(r), pos)
+		case unicode.In(r, unicode.Cf, unicode.Zs, unicode.Zl, unicode.Zp):
+			return fmt.Sprintf("%s %q contains the invisible character %s at position %d: delete it (copying from a web page, an e-mail or a Word document brings these in)", name, clip(v), charName(r), pos)
 		}
 	}
-	return false
+	return ""
+}
+
+// charNames name the characters the messages meet most.
+var charNames = map[rune]string{
+	0x00: "NUL", 0x09: "TAB", 0x0A: "line feed", 0x0D: "carriage return", 0x1A: "Ctrl-Z, a DOS end-of-file mark",
+	0x7F: "DEL", 0x85: "next line",
+	0xA0: "no-break space", 0xAD: "soft hyphen", 0x200B: "zero width space", 0x200C: "zero width non-joiner",
+	0x200D: "zero width joiner", 0x200E: "left-to-right mark", 0x200F: "right-to-left mark",
+	0x202A: "left-to-right embedding", 0x202B: "right-to-left embedding", 0x202C: "pop directional formatting",
+	0x202D: "left-to-right override", 0x202E: "right-to-left override", 0x2066: "left-to-right isolate",
+	0x2067: "right-to-left isolate", 0x2068: "first strong isolate", 0x2069: "pop directional isolate",
+	0x2060: "word joiner", 0xFEFF: "byte order mark", 0x2028: "line separator", 0x2029: "paragraph separator",
+	0x202F: "narrow no-break space", 0x2007: "figure space", 0x2009: "thin space", 0x3000: "ideographic space",
+	0x061C: "Arabic letter mark", 0x180E: "Mongolian vowel separator",
+}
+
+func charName(r rune) string {
+	if n, ok := charNames[r]; ok {
+		return fmt.Sprintf("U+%04X (%s)", r, n)
+	}
+	return fmt.Sprintf("U+%04X", r)
+}
+
+// excelProblem recognises a value a spreadsheet changed before it was
+// saved: a long number turned into scientific notation (its last digits are
+// gone), or a formula written instead of its text.
+func excelProblem(name, v string) string {
+	const fix = "format the column as Text in Excel before typing or pasting the values, and save as CSV UTF-8"
+	switch {
+	case len(v) >= 3 && strings.HasPrefix(v, `="`) && strings.HasSuffix(v, `"`):
+		// Excel's text formula, which exporters write to keep leading
+		// zeros. Other text starting with '=' is sent as it is: the
+		// result file guards it (SPEC §5).
+		return fmt.Sprintf("%s %q is a spreadsheet formula, not a value: write the value itself (%s), not =\"…\"; %s", name, clip(v), clip(strings.ReplaceAll(v[2:len(v)-1], `""`, `"`)), fix)
+	case scientific(v):
+		return fmt.Sprintf("%s %q is a number Excel rewrote in scientific notation, and its last digits are lost: %s", name, clip(v), fix)
+	}
+	return ""
+}
+
+// scientific reports whether s is a number in Excel's scientific notation:
+// digits, an optional fraction, then E, a sign and digits (6.01234E+10).
+func scientific(s string) bool {
+	i := 0
+	for i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := func() int {
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	if digits() == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i+2 > len(s) || (s[i] != 'E' && s[i] != 'e') || (s[i+1] != '+' && s[i+1] != '-') {
+		return false
+	}
+	i += 2
+	return digits() > 0 && i == len(s)
 }

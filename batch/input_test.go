@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/tokenreg/tokenreg/client"
 )
@@ -54,6 +57,17 @@ func TestReaderAcceptsTolerableShapes(t *testing.T) {
 		{"no final newline", "username,tokenSn,tokenType\nalice,OTP1,2", []int{2}},
 		{"quoted newline moves the line", "username,tokenSn,tokenType,note\nalice,OTP1,2,\"two\nlines\"\nbob,OTP2,2,x\n", []int{2, 4}},
 		{"header only", "username,tokenSn,tokenType\n", nil},
+		{"classic mac line ends", "username,tokenSn,tokenType\ralice,+60123456789,1\rbob,OTP1,2\r", []int{2, 3}},
+		{"lone CR in an LF file", "username,tokenSn,tokenType\nalice,+60123456789,1\rbob,OTP1,2\n", []int{2, 3}},
+		{"semicolons", "username;tokenSn;tokenType\nalice;+60123456789;1\nbob;OTP1;2\n", []int{2, 3}},
+		{"tabs", "username\ttokenSn\ttokenType\nalice\t+60123456789\t1\n", []int{2}},
+		{"excel sep line", "sep=;\r\nusername;tokenSn;tokenType\r\nalice;+60123456789;1\r\n", []int{3}},
+		{"sep line names a comma", "sep=,\nusername,tokenSn,tokenType\nalice,\"a;b\",2\n", []int{3}},
+		{"header with alt+enter", "\"User\nName\",\"Token\r\nSN\",Type\nalice,OTP1,2\n", []int{4}},
+		{"ctrl-z at the end", "username,tokenSn,tokenType\r\nalice,OTP1,2\r\n\x1a", []int{2}},
+		{"ctrl-z glued to the last row", "username,tokenSn,tokenType\nalice,OTP1,2\x1a\x1a", []int{2}},
+		{"utf-16le with bom", utf16LE("\ufeffusername\ttokenSn\ttokenType\r\nJosé\tOTP1\t2\r\n\U0001F600x\tOTP2\t2\r\n"), []int{2, 3}},
+		{"utf-16be with bom", utf16BE("\ufeffusername,tokenSn,tokenType\nalice,OTP1,2\n"), []int{2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +87,24 @@ func TestReaderAcceptsTolerableShapes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func utf16LE(s string) string {
+	var b strings.Builder
+	for _, c := range utf16.Encode([]rune(s)) {
+		b.WriteByte(byte(c))
+		b.WriteByte(byte(c >> 8))
+	}
+	return b.String()
+}
+
+func utf16BE(s string) string {
+	var b strings.Builder
+	for _, c := range utf16.Encode([]rune(s)) {
+		b.WriteByte(byte(c >> 8))
+		b.WriteByte(byte(c))
+	}
+	return b.String()
 }
 
 func equalInts(a, b []int) bool {
@@ -111,10 +143,23 @@ func TestReaderRowProblems(t *testing.T) {
 		{"long phone", "alice,1234567890123456,1", "8 to 15 digits"},
 		{"phone with letters", "alice,+6012345678a,SMS", "8 to 15 digits"},
 		{"phone with spaces", "alice,\"+60 123 456 789\",SMS", "8 to 15 digits"},
-		{"otp with space", "alice,\"OTP 1\",2", "space or control"},
-		{"otp with control", "alice,OTP\x011,2", "space or control"},
-		{"otp with NUL", "alice,OTP\x001,2", "space or control"},
-		{"invalid utf8", "al\xffice,OTP1,2", "not valid UTF-8"},
+		{"otp with space", "alice,\"OTP 1\",2", "OTP serial \"OTP 1\" contains a space"},
+		{"otp with control", "alice,OTP\x011,2", "control character U+0001 at position 4"},
+		{"otp with NUL", "alice,OTP\x001,2", "control character U+0000 (NUL) at position 4"},
+		{"zero width space in username", "ali\u200bce,OTP1,2", `username "ali\u200bce" contains the invisible character U+200B (zero width space) at position 4`},
+		{"nbsp around username", "\u00a0alice,OTP1,2", "U+00A0 (no-break space) at position 1"},
+		{"soft hyphen in serial", "alice,OTP\u00ad1,2", "U+00AD (soft hyphen) at position 4"},
+		{"word joiner", "alice\u2060,OTP1,2", "U+2060 (word joiner) at position 6"},
+		{"bom inside", "\ufeffalice,OTP1,2", "U+FEFF (byte order mark) at position 1"},
+		{"rtl mark in phone", "alice,\u200f+60123456789,1", "U+200F (right-to-left mark)"},
+		{"only invisible username", "\u200b\u200b,OTP1,2", "U+200B"},
+		{"replacement character", "al\ufffdce,OTP1,2", "U+FFFD"},
+		{"scientific phone", "alice,6.01234E+10,1", "scientific notation"},
+		{"scientific serial", "alice,1.23457E+11,2", "Excel rewrote in scientific notation"},
+		{"formula text serial", "alice,=\"OTP-0001\",2", "spreadsheet formula, not a value: write the value itself (OTP-0001)"},
+		{"quoted formula text", "alice,\"=\"\"OTP-0001\"\"\",2", "format the column as Text"},
+		{"formula text username", "\"=\"\"007\"\"\",OTP1,2", "username \"=\\\"007\\\"\" is a spreadsheet formula"},
+		{"ctrl-z inside", "alice,OTP1\x1a,2", "U+001A (Ctrl-Z, a DOS end-of-file mark)"},
 		{"field too long", "alice," + long + ",2", "over the limit of 256"},
 		{"too few fields", "alice,OTP1", "has 2 fields but the header has 3"},
 		{"too many fields", "alice,OTP1,2,extra", "has 4 fields but the header has 3"},
@@ -153,6 +198,19 @@ func TestReaderFatal(t *testing.T) {
 		{"duplicated column", "username,user,tokenSn,tokenType\na,b,OTP1,2\n", 1, "both give the username"},
 		{"unterminated quote", "username,tokenSn,tokenType\nalice,OTP1,2\nbob,\"OTP2,2\ncarol,OTP3,2\n", 3, "never closed"},
 		{"unterminated quote in header", "username,\"tokenSn,tokenType\n", 1, "never closed"},
+		{"invalid utf8", "username,tokenSn,tokenType\nalice,OTP1,2\nJos\xe9,OTP2,2\n", 3, "not UTF-8 text: field 1 has the byte 0xE9 ('é' in Windows-1252)"},
+		{"utf16 bom only", "\xff\xfe", 0, "empty (nothing but a UTF-16LE byte order mark)"},
+		{"utf16 without bom", "u\x00s\x00e\x00r\x00,\x00", 0, "UTF-16 text without a byte order mark"},
+		{"utf32", "\xff\xfe\x00\x00u\x00\x00\x00", 0, "UTF-32"},
+		{"xlsx", "PK\x03\x04\x14\x00\x06\x00", 0, "this is an Excel workbook (.xlsx)"},
+		{"xls", "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", 0, "Excel 97-2003 workbook (.xls)"},
+		{"pdf", "%PDF-1.7\n%\xe2\xe3\n", 0, "PDF document"},
+		{"binary", "ab\x00cd,ef\n", 0, "binary file"},
+		{"second header", "username,tokenSn,tokenType\nalice,OTP1,2\nusername,tokenType,tokenSn\nbob,2,OTP2\n", 3, "a second header row; the first is line 1"},
+		{"second header behind a bom", "username,tokenSn,tokenType\nalice,OTP1,2\n\ufeffusername,tokenSn,tokenType\n", 3, "behind a byte order mark (U+FEFF)"},
+		{"second header after sep line", "sep=;\nuser;serial;type\nalice;OTP1;2\nuser;serial;type\n", 4, "the first is line 2"},
+		{"ambiguous separator", "user;a,type\n", 1, "can be split by"},
+		{"header too long", strings.Repeat("x,", MaxRecordBytes) + "\n", 1, "over the limit of 65536 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,5 +322,123 @@ func TestCountMatchesRead(t *testing.T) {
 		if fatal == nil && n != len(rows) {
 			t.Errorf("Count(%q) = %d, Read gave %d rows", text, n, len(rows))
 		}
+	}
+}
+
+func TestPhoneIndex(t *testing.T) {
+	rows := []struct {
+		user, sn string
+		want     string // a substring of the warning, "" for none
+	}{
+		{"alice", "+60120000001", ""},
+		{"bob", "60120000001", "line 2 gives the same phone number, written with another prefix (+, 00 or 0), to another user"},
+		{"carol", "0060120000001", "line 2 gives the same phone number"},
+		{"dave", "060120000001", "line 2 gives the same phone number"},
+		{"alice", "0060120000001", "line 2 gives this user the same phone number"},
+		{"erin", "0120000002", ""},
+		{"frank", "+120000002", "line 7 gives the same phone number"},
+		{"gina", "+60120000003", ""}, // a different number
+		{"hank", "60120000030", ""},  // not a prefix variant: a digit more at the end
+	}
+	x := phoneIndex{}
+	for i, r := range rows {
+		row := Row{Line: i + 2, Username: r.user, TokenSn: r.sn, TokenType: client.SMS}
+		got := x.check(&row)
+		if r.want == "" && got != "" || !strings.Contains(got, r.want) {
+			t.Errorf("line %d (%s, %s): warning %q, want %q", row.Line, r.user, r.sn, got, r.want)
+		}
+	}
+	otp := Row{Line: 99, Username: "zed", TokenSn: "60120000001", TokenType: client.OTP}
+	if got := x.check(&otp); got != "" {
+		t.Errorf("an OTP serial got the phone warning %q", got)
+	}
+}
+
+// repeatReader gives n bytes of pattern, repeated, without holding them.
+type repeatReader struct {
+	pattern string
+	n       int
+	chunk   string
+	off     int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	if r.chunk == "" {
+		r.chunk = strings.Repeat(r.pattern, max(1, (64<<10)/len(r.pattern)))
+	}
+	k := copy(p[:min(len(p), r.n)], r.chunk[r.off:])
+	r.off = (r.off + k) % len(r.chunk)
+	r.n -= k
+	return k, nil
+}
+
+// TestReaderBoundedMemory: a 100 MB field, a 100 MB quoted field of many
+// lines and a header of a million columns are read without holding them
+// (SPEC §7: 64 MB for a million rows, whatever the file holds). The rows
+// around the long one keep their lines.
+func TestReaderBoundedMemory(t *testing.T) {
+	const size = 100 << 20
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
+	measure := func(t *testing.T, f func()) {
+		t.Helper()
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		// A record of 64 KiB holds at most 64K fields: a few MB of slices
+		// at worst, whatever the file holds.
+		if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+			t.Errorf("reading allocated %d MB, want under 16 MB", got>>20)
+		}
+	}
+	t.Run("field", func(t *testing.T) {
+		measure(t, func() {
+			in := io.MultiReader(strings.NewReader("username,tokenSn,tokenType\nalice,"), &repeatReader{pattern: "A", n: size}, strings.NewReader(",2\nbob,OTP1,2\n"))
+			rows := readReader(t, in)
+			if len(rows) != 2 || rows[0].Line != 2 || !strings.Contains(rows[0].Problem, "over the limit of 65536 bytes") || rows[1].Line != 3 || rows[1].Problem != "" {
+				t.Errorf("rows = %+v", rows)
+			}
+		})
+	})
+	t.Run("quoted field of many lines", func(t *testing.T) {
+		measure(t, func() {
+			in := io.MultiReader(strings.NewReader("username,tokenSn,tokenType\nalice,\""), &repeatReader{pattern: strings.Repeat("x", 1023) + "\n", n: size}, strings.NewReader("\",2\nbob,OTP1,2\n"))
+			rows := readReader(t, in)
+			if len(rows) != 2 || rows[0].Line != 2 || !strings.Contains(rows[0].Problem, "over the limit") || rows[1].Line != size/1024+3 {
+				t.Errorf("rows = %+v", rows)
+			}
+		})
+	})
+	t.Run("header of a million columns", func(t *testing.T) {
+		measure(t, func() {
+			_, err := NewReader("in.csv", io.MultiReader(&repeatReader{pattern: ",", n: 1_000_000}, strings.NewReader("\nalice,OTP1,2\n")), ReaderOptions{})
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.Line != 1 || !strings.Contains(err.Error(), "over the limit of 65536 bytes") {
+				t.Errorf("error = %v, want line 1 over the limit", err)
+			}
+		})
+	})
+}
+
+func readReader(t *testing.T, in io.Reader) []Row {
+	t.Helper()
+	rd, err := NewReader("in.csv", in, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []Row
+	for {
+		r, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return rows
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
 	}
 }

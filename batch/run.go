@@ -204,6 +204,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
+	phones := phoneIndex{rows: p.cfg.Rows} // validate's warning (dedup.go)
 	for ctx.Err() == nil {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -214,6 +215,9 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		}
 		if p.cfg.Select != nil && !p.cfg.Select(&row) {
 			continue
+		}
+		if row.Warning != "" {
+			p.cfg.Logger.Warn("input", "line", row.Line, "warning", row.Warning)
 		}
 		prior, resumed, err := p.cfg.Resume.check(&row)
 		if err != nil {
@@ -271,6 +275,10 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				} else {
 					otpUsers[k] = uint32(row.Line)
 				}
+			}
+			if w := phones.check(&row); w != "" {
+				msg = w
+				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 			}
 			emit(report.StatusValid, msg)
 			continue

@@ -1,8 +1,6 @@
 package ledger
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -13,14 +11,12 @@ import (
 	"time"
 
 	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 	"github.com/tokenreg/tokenreg/report"
 )
 
 // exportHeader is the header of Export's CSV, which Import reads back.
 var exportHeader = []string{"username", "tokenSn", "tokenType", "registered_at", "run_id", "lost"}
-
-// utf8BOM is what spreadsheet programs put in front of a CSV they save.
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Export writes every registration as CSV to w, with the header
 // username,tokenSn,tokenType,registered_at,run_id,lost, in order of
@@ -99,13 +95,15 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 	}
 	now := formatTime(time.Now())
 
-	br := bufio.NewReader(r)
-	if p, _ := br.Peek(len(utf8BOM)); bytes.Equal(p, utf8BOM) {
-		br.Discard(len(utf8BOM))
+	// The layer every tokenreg CSV reader shares: BOM, not-text refusal,
+	// line ends, bounded records, column names folded alike.
+	cr, err := csvfile.NewReader(r, csvfile.Options{})
+	if fe, ok := errors.AsType[*csvfile.FileError](err); ok && fe.Empty {
+		return 0, 0, errors.New("import: the file is empty: no header")
 	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // a wrong count is reported with its line below
-	cr.ReuseRecord = true
+	if err != nil {
+		return 0, 0, fmt.Errorf("import: %w", csvError(err))
+	}
 	hdr, err := cr.Read()
 	switch {
 	case err == io.EOF:
@@ -115,7 +113,7 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 	}
 	col, err := importHeader(hdr)
 	if err != nil {
-		return 0, 0, fmt.Errorf("import: line 1: %w", err)
+		return 0, 0, fmt.Errorf("import: line %d: %w", cr.Line(), err)
 	}
 	nfields := len(hdr)
 
@@ -137,7 +135,7 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 		if err != nil {
 			return 0, 0, fmt.Errorf("import: %w", csvError(err))
 		}
-		line, _ := cr.FieldPos(0)
+		line := cr.Line()
 		if len(rec) != nfields {
 			return 0, 0, fmt.Errorf("import: line %d: %d fields, but the header has %d", line, len(rec), nfields)
 		}
@@ -201,14 +199,14 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 func importHeader(hdr []string) (importColumns, error) {
 	idx := make(map[string]int, len(hdr))
 	for i, name := range hdr {
-		key := normalize(report.Unescape(name))
+		key := csvfile.FoldName(report.Unescape(name))
 		if _, dup := idx[key]; dup && key != "" {
 			return importColumns{}, fmt.Errorf("column %q appears twice", name)
 		}
 		idx[key] = i
 	}
 	find := func(name string) int {
-		if i, ok := idx[normalize(name)]; ok {
+		if i, ok := idx[csvfile.FoldName(name)]; ok {
 			return i
 		}
 		return -1
@@ -237,17 +235,6 @@ func importHeader(hdr []string) (importColumns, error) {
 	return col, nil
 }
 
-// normalize folds a column name: case, '_', '-' and spaces do not count.
-func normalize(name string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '_', '-', ' ', '\t':
-			return -1
-		}
-		return r
-	}, strings.ToLower(strings.TrimSpace(name)))
-}
-
 // parseTime parses a finished_at or registered_at cell: RFC 3339 with or
 // without fractional seconds, or with a space for the T (as the ledger's
 // skip message prints it).
@@ -260,9 +247,11 @@ func parseTime(s string) (time.Time, error) {
 
 // csvError says where a CSV syntax error is, in the words of SPEC §4.
 func csvError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
+	if re, ok := errors.AsType[*csvfile.RecordError](err); ok {
+		if re.EndLine == re.Line && re.Column > 0 {
+			return fmt.Errorf("line %d, column %d: %w", re.Line, re.Column, re.Err)
+		}
+		return fmt.Errorf("line %d: %w", re.Line, re)
 	}
 	return err
 }

@@ -13,14 +13,10 @@ import (
 	"time"
 
 	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
-
-// timeLayout is how registered_at is stored and exported: RFC 3339 in UTC
-// with milliseconds, as the result file's finished_at. Fixed width, so the
-// text sorts in time order.
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // busyTimeout is how long a connection waits for a lock held by another
 // connection (an export reading while the run checkpoints, say) before
@@ -346,7 +342,7 @@ func boolInt(b bool) int {
 }
 
 // formatTime formats t as registered_at is stored.
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+func formatTime(t time.Time) string { return t.UTC().Format(csvfile.TimeLayout) }
 
 // parseStored parses a stored registered_at. RFC3339Nano also accepts
 // values written without fractional seconds (by hand, say).

@@ -1,9 +1,6 @@
 package report
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -11,15 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 )
 
 // requiredColumns are the columns a result file must have to be read back.
 // attempts, duration_ms and finished_at are optional: a hand-made file of
 // rows to retry need not carry them.
 var requiredColumns = []string{"line", "username", "tokenSn", "tokenType", "status", "code", "message"}
-
-// utf8BOM is what spreadsheet programs put in front of a CSV they save.
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // RowError is a malformed row of a result file: a CSV syntax error, a wrong
 // number of fields, or a cell that does not parse (line, status, attempts,
@@ -37,25 +33,24 @@ func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.
 // Unwrap returns Err.
 func (e *RowError) Unwrap() error { return e.Err }
 
-// Reader reads a result CSV back (for --resume and `tokenreg retry`, where a
-// result file is the input). It tolerates a UTF-8 BOM, CRLF line ends and
-// blank lines, matches column names case-insensitively, ignores unknown
-// columns, and undoes Escape on every cell. Cells come back exactly as
-// written except that a "\r\n" inside one comes back as "\n" (encoding/csv
-// normalises line ends, even in quoted cells); finished_at and duration_ms
-// keep the Writer's millisecond precision.
+// Reader reads a result CSV back (for --resume, `tokenreg report` and
+// `ledger import`). It reads through internal/csvfile, the layer every
+// tokenreg CSV reader shares: a UTF-8 BOM, CRLF line ends and blank lines
+// are tolerated, a file that is not text is refused by name, and a record
+// is never longer than 64 KiB. Column names match as csvfile.FoldName folds
+// them (case, '_', '-' and spaces do not count), unknown columns are
+// ignored, and Escape is undone on every cell. Cells come back exactly as
+// written except that a "\r\n" inside one comes back as "\n"; finished_at
+// and duration_ms keep the Writer's millisecond precision.
 //
-// Like the Writer it uses encoding/csv directly, not gocsv: the mapping is
-// fixed and hand-written, so a bad cell is reported with its exact line and
-// the reader simply goes on with the next row.
+// Like the Writer it does not use gocsv: the mapping is fixed and
+// hand-written, so a bad cell is reported with its exact line and the
+// reader simply goes on with the next row.
 //
 // A Reader is not safe for concurrent use. It reads from its io.Reader
 // ahead of the rows it returned; it does not close it.
 type Reader struct {
-	tail *tailReader
-	br   *bufio.Reader
-	csv  *csv.Reader
-	base int64 // length of the BOM, if any: csv offsets start after it
+	csv *csvfile.Reader
 
 	nfields int
 	col     columns
@@ -75,7 +70,10 @@ type columns struct {
 func NewReader(r io.Reader) (*Reader, error) {
 	rd, err := newReader(r)
 	if err != nil {
-		return nil, err
+		if fe, ok := errors.AsType[*csvfile.FileError](err); ok && fe.Empty {
+			return nil, errors.New("result file is empty: no header")
+		}
+		return nil, fmt.Errorf("result file: %w", err)
 	}
 	hdr, err := rd.csv.Read()
 	switch {
@@ -87,41 +85,31 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err := rd.setColumns(hdr); err != nil {
 		return nil, err
 	}
-	rd.offset = rd.base + rd.csv.InputOffset()
+	rd.offset = rd.csv.Offset()
 	return rd, nil
 }
 
-// newReader sets up the CSV reader after any BOM.
+// newReader sets up the CSV reader: a result file is UTF-8 with commas.
 func newReader(r io.Reader) (*Reader, error) {
-	t := &tailReader{r: r}
-	br := bufio.NewReader(t)
-	var base int64
-	if p, err := br.Peek(len(utf8BOM)); bytes.Equal(p, utf8BOM) {
-		br.Discard(len(utf8BOM))
-		base = int64(len(utf8BOM))
-	} else if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+	c, err := csvfile.NewReader(r, csvfile.Options{})
+	if err != nil {
 		return nil, err
 	}
-	// csv.NewReader reuses br as it is (it is a *bufio.Reader large enough),
-	// so br.Peek sees exactly what csv has not read yet.
-	c := csv.NewReader(br)
-	c.FieldsPerRecord = -1 // a wrong count is a RowError of ours, with its line
-	c.ReuseRecord = true
-	return &Reader{tail: t, br: br, csv: c, base: base}, nil
+	return &Reader{csv: c}, nil
 }
 
 // setColumns maps the header's names to column indexes.
 func (r *Reader) setColumns(hdr []string) error {
 	idx := make(map[string]int, len(hdr))
 	for i, name := range hdr {
-		name = strings.ToLower(strings.TrimSpace(name))
+		name = csvfile.FoldName(name)
 		if _, dup := idx[name]; dup && name != "" {
 			return fmt.Errorf("result file header: column %q appears twice", hdr[i])
 		}
 		idx[name] = i
 	}
 	find := func(name string) int {
-		if i, ok := idx[strings.ToLower(name)]; ok {
+		if i, ok := idx[csvfile.FoldName(name)]; ok {
 			return i
 		}
 		return -1
@@ -166,13 +154,13 @@ func (r *Reader) Offset() int64 { return r.offset }
 func (r *Reader) next() (res Result, end int64, err error) {
 	rec, err := r.csv.Read()
 	if err != nil {
-		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
-			return Result{}, 0, &RowError{Line: pe.StartLine, Err: fmt.Errorf("column %d: %w", pe.Column, pe.Err)}
+		if re, ok := errors.AsType[*csvfile.RecordError](err); ok {
+			return Result{}, 0, &RowError{Line: re.Line, Err: re}
 		}
-		return Result{}, 0, err // io.EOF or a read error
+		return Result{}, 0, err // io.EOF, a read error, or not text
 	}
-	end = r.base + r.csv.InputOffset()
-	line, _ := r.csv.FieldPos(0)
+	end = r.csv.Offset()
+	line := r.csv.Line()
 	res, err = r.parse(rec)
 	if err != nil {
 		return Result{}, end, &RowError{Line: line, Err: err}
@@ -218,26 +206,15 @@ func (r *Reader) parse(rec []string) (Result, error) {
 		res.Duration = time.Duration(ms) * time.Millisecond
 	}
 	if s := cell(r.col.finishedAt); s != "" {
-		if res.FinishedAt, err = time.Parse(time.RFC3339Nano, s); err != nil {
+		if res.FinishedAt, err = time.Parse(time.RFC3339Nano, s); err != nil { // parses csvfile.TimeLayout
 			return Result{}, fmt.Errorf("finished_at %q is not an RFC 3339 time", s)
 		}
 	}
 	return res, nil
 }
 
-// terminated reports whether the record csv returned last ended with a line
-// end: either more bytes follow it (csv reads whole lines), or the file's
-// last byte is '\n'.
-func (r *Reader) terminated() (bool, error) {
-	_, err := r.br.Peek(1)
-	switch err {
-	case nil:
-		return true, nil
-	case io.EOF:
-		return r.tail.n > 0 && r.tail.last == '\n', nil
-	}
-	return false, err
-}
+// terminated reports whether the record read last ended with a line end.
+func (r *Reader) terminated() (bool, error) { return r.csv.Terminated(), nil }
 
 // Recover streams every complete, well-formed row of an existing result file
 // to fn, in file order, and returns good, the length in bytes of the prefix
@@ -259,19 +236,25 @@ func (r *Reader) terminated() (bool, error) {
 // counted in good and do not make the file torn. If fn returns an error,
 // Recover stops and returns it, with good covering the rows before.
 func Recover(f io.Reader, fn func(Result) error) (good int64, torn bool, err error) {
-	r, err := newReader(f)
-	if err != nil {
-		return 0, false, err
+	t := &countReader{r: f}
+	c, err := csvfile.NewReader(t, csvfile.Options{})
+	if fe, ok := errors.AsType[*csvfile.FileError](err); ok && fe.Empty {
+		// Nothing at all, or a BOM cut off from its header.
+		return 0, t.n > 0, nil
 	}
+	if err != nil {
+		return 0, false, fmt.Errorf("not a result file: %w", err)
+	}
+	r := &Reader{csv: c}
 	hdr, err := r.csv.Read()
 	if err == io.EOF {
-		// Nothing but blank lines, or a BOM cut off from its header.
-		return 0, r.base > 0, nil
+		// Nothing but blank lines.
+		return 0, false, nil
 	}
 	if err != nil {
-		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+		if re, ok := errors.AsType[*csvfile.RecordError](err); ok {
 			// The Writer's header has no quotes: this is not a result file.
-			return 0, false, fmt.Errorf("not a result file: header: %w", pe)
+			return 0, false, fmt.Errorf("not a result file: header: %w", re)
 		}
 		return 0, false, err
 	}
@@ -297,7 +280,7 @@ func Recover(f io.Reader, fn func(Result) error) (good int64, torn bool, err err
 	if !slices.EqualFunc(hdr, Header, strings.EqualFold) {
 		return 0, false, fmt.Errorf("cannot continue this result file: its header is not %s", strings.Join(Header, ","))
 	}
-	good = r.base + r.csv.InputOffset()
+	good = r.csv.Offset()
 
 	for {
 		res, end, err := r.next()
@@ -330,19 +313,15 @@ func Recover(f io.Reader, fn func(Result) error) (good int64, torn bool, err err
 	}
 }
 
-// tailReader remembers how many bytes it has read and the last of them, so
-// that at the end of the file Recover knows whether it ended with '\n'.
-type tailReader struct {
-	r    io.Reader
-	n    int64
-	last byte
+// countReader counts the bytes it has read: Recover tells a file of nothing
+// from a byte order mark cut off from its header.
+type countReader struct {
+	r io.Reader
+	n int64
 }
 
-func (t *tailReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if n > 0 {
-		t.n += int64(n)
-		t.last = p[n-1]
-	}
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
 	return n, err
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 )
 
 // sampleResults covers the cells that need care: guarded formulas, quotes,
@@ -316,8 +318,8 @@ func TestRecoverEveryCut(t *testing.T) {
 	}
 	for name, data := range variants {
 		first := 0
-		if bytes.HasPrefix(data, utf8BOM) {
-			first = len(utf8BOM)
+		if bytes.HasPrefix(data, []byte(csvfile.BOM)) {
+			first = len(csvfile.BOM)
 		}
 		t.Run(name, func(t *testing.T) {
 			// ends[i] is the offset just after record i (0 = header).

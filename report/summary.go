@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 )
 
 // runStatuses are always reported, zero or not, so that a dashboard or a
@@ -257,7 +259,7 @@ func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(timeLayout)
+	return t.UTC().Format(csvfile.TimeLayout)
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -5,11 +5,9 @@ import (
 	"encoding/csv"
 	"io"
 	"strconv"
-)
 
-// timeLayout is finished_at's format: RFC 3339 in UTC with milliseconds,
-// e.g. 2026-11-28T13:14:15.123Z.
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+	"github.com/tokenreg/tokenreg/internal/csvfile"
+)
 
 // writeBufferSize bounds the row that reaches the file in one Write call.
 // Rows are a few hundred bytes; a server message would have to be absurdly
@@ -66,7 +64,7 @@ func (w *Writer) Write(r Result) error {
 	b = strconv.AppendInt(b, r.Duration.Milliseconds(), 10)
 	i3 := len(b)
 	if !r.FinishedAt.IsZero() {
-		b = r.FinishedAt.UTC().AppendFormat(b, timeLayout)
+		b = r.FinishedAt.UTC().AppendFormat(b, csvfile.TimeLayout)
 	}
 	w.buf = b
 	nums := string(b)

@@ -30,7 +30,8 @@ const corpusDir = "../../testdata/inputs"
 
 // generated makes the corpus inputs too big to commit, by name.
 var generated = map[string]func() []byte{
-	"field-1mib": genField1MiB,
+	"field-1mib":        genField1MiB,
+	"header-1m-columns": func() []byte { return []byte(strings.Repeat(",", 1_000_000) + "\n") },
 }
 
 // genField1MiB: 1 MiB fields in tokenSn (line 2) and username (line 3), an
@@ -58,6 +59,7 @@ type want struct {
 type wantRow struct {
 	status report.Status // as run reports it
 	msg    string        // a substring of the message
+	vmsg   string        // a substring of validate's message (a warning)
 }
 
 func parseWant(t *testing.T, path string) want {
@@ -102,6 +104,15 @@ func parseWant(t *testing.T, path string) want {
 				r.msg = f[2]
 			}
 			w.lines[n] = r
+		case "warn":
+			n, text, _ := strings.Cut(rest, " ")
+			line, err := strconv.Atoi(n)
+			r, ok := w.lines[line]
+			if err != nil || !ok || text == "" {
+				bad()
+			}
+			r.vmsg = text
+			w.lines[line] = r
 		default:
 			bad()
 		}
@@ -313,6 +324,9 @@ func checkResult(t *testing.T, raw []byte, w want, validate bool) {
 		}
 		if !strings.Contains(r.Message, wr.msg) {
 			t.Errorf("line %d: message %q lacks %q", r.Line, r.Message, wr.msg)
+		}
+		if validate && !strings.Contains(r.Message, wr.vmsg) {
+			t.Errorf("line %d: validate's message %q lacks the warning %q", r.Line, r.Message, wr.vmsg)
 		}
 		if st == report.StatusOK && (r.Code != "0" || r.Attempts != 1) {
 			t.Errorf("line %d: code %q after %d attempts, want code 0 after 1", r.Line, r.Code, r.Attempts)
