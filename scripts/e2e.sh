@@ -18,7 +18,8 @@ export GO
 
 # One apt-get for everything missing, rather than one per check.
 missing=
-for pair in buildah:buildah prometheus-pushgateway:prometheus-pushgateway promtool:prometheus wine:wine; do
+for pair in buildah:buildah prometheus-pushgateway:prometheus-pushgateway promtool:prometheus \
+	wine:wine x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-win32 curl:curl; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
 done
 if [ -n "$missing" ]; then

@@ -101,6 +101,9 @@ func TestLedgerCrashBetweenSuccessAndRecord(t *testing.T) {
 }
 
 func TestLedgerTwoRunsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (make check): waits out the ledger lock; make test runs it")
+	}
 	s := clienttest.NewServer(ledgerState(3), clienttest.Options{})
 	defer s.Close()
 	dir := t.TempDir()
