@@ -109,14 +109,24 @@ func TestWindowsTaskSample(t *testing.T) {
 		}
 		args = append(args, a)
 	}
-	c := cli{env: map[string]string{}} // nothing from the environment: the task has none
+	nightly(t, args, filepath.Join(state, "nightly.result.csv"), state, "nightly.summary.json", "tokenreg.prom", "ledger.db")
+}
+
+// nightly runs a sample's command line for two nights, with nothing from
+// the environment (the credentials come from the sample's file): the first
+// night registers samples/tokens.csv as tokens.expected.csv says, the
+// second sends none of it again (the ledger), and the files the sample
+// names are there.
+func nightly(t *testing.T, args []string, result, dir string, files ...string) {
+	t.Helper()
+	c := cli{env: map[string]string{}}
 	for night, want := range []struct{ ok, ledger int }{{21, 0}, {0, 21}} {
 		code, _, stderr := c.run(t, context.Background(), "", args...)
 		if code != exitNotAllOK {
 			t.Fatalf("night %d: exit %d, want 1 (the sample has failing rows): %s", night+1, code, stderr)
 		}
 		ok, ledger := 0, 0
-		for _, r := range readResults(t, filepath.Join(state, "nightly.result.csv")) {
+		for _, r := range readResults(t, result) {
 			switch {
 			case r.Status == "ok":
 				ok++
@@ -127,8 +137,8 @@ func TestWindowsTaskSample(t *testing.T) {
 		if ok != want.ok || ledger != want.ledger {
 			t.Errorf("night %d: %d rows ok, %d skipped by the ledger; want %d and %d", night+1, ok, ledger, want.ok, want.ledger)
 		}
-		for _, f := range []string{"nightly.summary.json", "tokenreg.prom", "ledger.db"} {
-			if _, err := os.Stat(filepath.Join(state, f)); err != nil {
+		for _, f := range files {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				t.Errorf("night %d: %v", night+1, err)
 			}
 		}
