@@ -11,15 +11,16 @@
 // The reader validates rows in file order (invalid and duplicate rows go
 // straight to the writer); the scheduler (no goroutine of its own) keeps
 // rows that share a username out of flight together and in file order
-// (SPEC §4); each worker waits on
-// the shared limiter before every attempt; the writer records, counts and
+// (SPEC §4); each worker takes one of the request slots (Config.Workers)
+// and the shared limiter's token for every attempt, and holds no slot while
+// it sleeps before a retry; the writer records, counts and
 // trips the circuit breaker. A row's failure is a report.Result, never an
 // error: Run returns an error only for what stops the whole run.
 //
 // Files by concept: run.go (the pipeline: Run, the reader stage, the
 // writer stage), scheduler.go (per-user ordering), worker.go (a row's
 // attempts), policy.go (the one place that decides what an answer means),
-// breaker.go (the circuit breaker), pacer.go (the rate limiter), dedup.go,
+// breaker.go (the circuit breaker), pacer.go (the rate limiter and how 429s steer it), dedup.go,
 // shard.go, resume.go, input.go (the input reader).
 //
 // The input is read through internal/csvfile, the one CSV layer of

@@ -4,37 +4,145 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// pacer is the run's single rate limiter with additive-increase,
-// multiplicative-decrease on HTTP 429, so that a job configured above the
-// server's limit settles just under it. Safe for concurrent use.
-type pacer struct {
-	lim    *rate.Limiter // runs at cur·margin
-	max    rate.Limit    // the configured --rate; rate.Inf for unlimited
-	now    func() time.Time
-	tokens chan struct{}
+// The pace's control law (SPEC §3: on 429 the pace backs off, then comes
+// back up to --rate). It is a pure value, advanced by the answers it is
+// shown, so that it is table-tested without a clock.
+//
+// Answers are counted over an epoch. A stray 429 is noise (a WAF or a shared
+// gateway throttles about 1% of requests whatever the pace); a real limit
+// shows as a large share of them. So the pace is cut only when the epoch's
+// share of 429s is large:
+//
+//   - at once, when at least fastMinThrottled answers were 429 and they are
+//     at least fastShare of the epoch's answers (a pace far above the limit
+//     must not keep hammering it for a whole second);
+//   - after epochMin, when at least cutMinThrottled were 429 and they are at
+//     least cutShare of the answers.
+//
+// A cut starts a new epoch, and the answers to requests sent before it are
+// not counted in the next: like TCP's once per window, the pace backs off at
+// most once for what one pace did. The cut goes to cutBeta × the rate the
+// server accepted in the epoch (its answers that were not 429), but never
+// below maxCut × the pace it cuts: the acceptance rate over a short epoch
+// is a noisy estimate.
+//
+// An epoch of at least epochMin and epochMinAnswers answers whose share of
+// 429s is below cutShare closes clean and raises the pace: quickly (half the
+// distance at a time) while it is far below the rate the server last
+// accepted, then additively, by raiseStep of that rate (or of the pace, once
+// above it) per second — a step that grows with each clean epoch in a row,
+// so that near the limit the pace probes gently, and after an outage that
+// cut it to the floor it is back within half a minute. Never above --rate.
+// A pace that is not what holds the run back (the workers sent less than
+// half of it) is not raised: an unused pace proves nothing about the server.
+type control struct {
+	max  float64 // the configured --rate; +Inf for unlimited
+	cur  float64 // the pace; +Inf while unlimited and never cut
+	good float64 // the rate the server accepted when the pace was last cut
 
-	mu        sync.Mutex
-	cur       rate.Limit
-	lastCut   time.Time // last multiplicative decrease
-	lastRaise time.Time // last additive increase
-	// window counts the requests let through in the current second, to know
-	// the achieved rate when an unlimited run meets its first 429.
-	winStart time.Time
-	winCount int
-	lastRate float64
+	epoch     uint64    // numbers the cuts; a request carries the epoch it was sent in
+	start     time.Time // of the epoch's counting
+	answered  int       // answers counted in the epoch, 429s included
+	throttled int       // of which HTTP 429
+	streak    int       // clean epochs of additive increase since the last cut
 }
 
 const (
-	cutFactor = 0.8             // multiplicative decrease on 429
-	cutEvery  = time.Second     // at most one decrease per this period
-	raiseStep = 0.02            // additive increase per second, as a share of the starting rate
-	minRate   = rate.Limit(0.5) // never slower than one request per two seconds
+	epochMin         = time.Second
+	epochMinAnswers  = 10
+	cutShare         = 0.05 // a 429 share this large over epochMin is a limit
+	cutMinThrottled  = 5
+	fastShare        = 0.25 // a 429 share this large is a limit at once
+	fastMinThrottled = 10
+	cutBeta          = 0.9  // cut to this share of the rate the server accepted
+	maxCut           = 0.25 // a cut keeps at least this share of the pace
+	recoverNear      = 0.95 // fast recovery until this close to the good rate
+	raiseStep        = 0.02 // additive increase per second and clean epoch, as a share of the good rate
+	minRate          = 0.5  // never slower than one request per two seconds
 )
+
+func newControl(perSecond float64, start time.Time) control {
+	m := perSecond
+	if m <= 0 {
+		m = math.Inf(1)
+	}
+	return control{max: m, cur: m, good: m, start: start}
+}
+
+// observe counts one answer, at now, to a request sent in epoch sent, and
+// returns the control with the pace it leads to.
+func (c control) observe(now time.Time, sent uint64, throttled bool) control {
+	if sent != c.epoch {
+		// Sent at the pace before the last cut: its answer says nothing
+		// about the current one.
+		return c
+	}
+	c.answered++
+	if throttled {
+		c.throttled++
+	}
+	el := now.Sub(c.start)
+	k, n := float64(c.throttled), float64(c.answered)
+	switch {
+	case c.throttled >= fastMinThrottled && k >= fastShare*n,
+		el >= epochMin && c.throttled >= cutMinThrottled && k >= cutShare*n:
+		return c.cut(now, el)
+	case el >= epochMin && c.answered >= epochMinAnswers && k < cutShare*n:
+		return c.raise(now, el)
+	}
+	return c
+}
+
+// cut lowers the pace after an epoch that showed the server's limit.
+func (c control) cut(now time.Time, el time.Duration) control {
+	secs := max(el.Seconds(), 1e-3)
+	sentRate := float64(c.answered) / secs
+	okRate := float64(c.answered-c.throttled) / secs
+	base := min(c.cur, sentRate)
+	c.cur = max(min(base, okRate)*cutBeta, base*maxCut, minRate)
+	c.good = max(min(okRate, base), c.cur)
+	c.epoch, c.streak = c.epoch+1, 0
+	c.start, c.answered, c.throttled = now, 0, 0
+	return c
+}
+
+// raise closes an epoch without a limit shown, and raises the pace if it
+// is below --rate and was in use.
+func (c control) raise(now time.Time, el time.Duration) control {
+	used := float64(c.answered) / el.Seconds()
+	c.start, c.answered, c.throttled = now, 0, 0
+	if c.cur >= c.max || used < c.cur/2 {
+		return c
+	}
+	if c.cur < recoverNear*c.good {
+		c.cur += (c.good - c.cur) / 2
+	} else {
+		c.streak++
+		c.cur += raiseStep * max(c.good, c.cur) * float64(c.streak) * el.Seconds()
+	}
+	c.cur = min(c.cur, c.max)
+	return c
+}
+
+// pacer is the run's single rate limiter, driven by control. Safe for
+// concurrent use. While the pace is unlimited (--rate 0 and no limit shown
+// yet), Wait costs one atomic load.
+type pacer struct {
+	lim     *rate.Limiter // runs at cur·margin
+	now     func() time.Time
+	tokens  chan struct{}
+	unpaced atomic.Bool   // the pace is unlimited: Wait takes no token
+	epoch   atomic.Uint64 // c.epoch, for Wait
+
+	mu sync.Mutex
+	c  control
+}
 
 // margin is how far under the target the limiter runs: the server sees
 // requests after a variable delay (scheduling, the network), and a request
@@ -44,14 +152,21 @@ const (
 const margin = 0.99
 
 func newPacer(perSecond float64, burst int, now func() time.Time) *pacer {
-	lim := rate.Limit(perSecond)
-	if perSecond <= 0 {
-		lim = rate.Inf
-	}
+	c := newControl(perSecond, now())
 	if burst < 1 {
 		burst = 1
 	}
-	return &pacer{lim: rate.NewLimiter(lim*margin, burst), max: lim, cur: lim, now: now, tokens: make(chan struct{})}
+	p := &pacer{lim: rate.NewLimiter(limit(c.cur), burst), now: now, tokens: make(chan struct{}), c: c}
+	p.unpaced.Store(math.IsInf(c.cur, 1))
+	return p
+}
+
+// limit is the limiter's setting for a pace.
+func limit(pace float64) rate.Limit {
+	if math.IsInf(pace, 1) {
+		return rate.Inf
+	}
+	return rate.Limit(pace * margin)
 }
 
 // run hands out the pace's tokens one at a time until ctx ends; the owner
@@ -73,79 +188,45 @@ func (p *pacer) run(ctx context.Context) {
 	}
 }
 
-// Wait blocks until the pace lets one more request go, or ctx ends.
-func (p *pacer) Wait(ctx context.Context) error {
-	if p.lim.Limit() != rate.Inf {
+// ticket is what a request carries from Wait to its answer: the epoch it
+// was sent in.
+type ticket uint64
+
+// Wait blocks until the pace lets one more request go, or ctx ends. The
+// request's answer goes to Observe with the ticket.
+func (p *pacer) Wait(ctx context.Context) (ticket, error) {
+	if !p.unpaced.Load() {
 		select {
 		case <-p.tokens:
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 	}
-	p.mu.Lock()
-	t := p.now()
-	if t.Sub(p.winStart) >= time.Second {
-		if !p.winStart.IsZero() {
-			p.lastRate = float64(p.winCount) / t.Sub(p.winStart).Seconds()
-		}
-		p.winStart, p.winCount = t, 0
-	}
-	p.winCount++
-	p.mu.Unlock()
-	return nil
+	return ticket(p.epoch.Load()), nil
 }
 
-// Throttled slows the pace after an HTTP 429.
-func (p *pacer) Throttled() {
+// Observe adjusts the pace to an answer from the server: throttled for
+// HTTP 429, false for any other answer. A request that got no answer
+// (network failure, timeout) says nothing about the pace.
+func (p *pacer) Observe(t ticket, throttled bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := p.now()
-	if t.Sub(p.lastCut) < cutEvery {
-		return
+	now := p.now()
+	before := p.c.cur
+	p.c = p.c.observe(now, uint64(t), throttled)
+	if p.c.cur != before {
+		p.lim.SetLimitAt(now, limit(p.c.cur))
+		p.unpaced.Store(math.IsInf(p.c.cur, 1))
 	}
-	cur := p.cur
-	if cur == rate.Inf {
-		// Unlimited so far: start from what was achieved, over the last
-		// full second or the current one, whichever was faster.
-		obs := p.lastRate
-		if el := t.Sub(p.winStart).Seconds(); el > 0 && !p.winStart.IsZero() {
-			obs = math.Max(obs, float64(p.winCount)/math.Max(el, 0.01))
-		}
-		cur = rate.Limit(obs)
-	}
-	cur = max(cur*cutFactor, minRate)
-	p.cur, p.lastCut, p.lastRaise = cur, t, t
-	p.lim.SetLimitAt(t, cur*margin)
-}
-
-// Answered lets the pace creep back up after a request that was not
-// throttled: +2% of the configured rate per second since the last change.
-func (p *pacer) Answered() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cur == p.max {
-		return
-	}
-	t := p.now()
-	secs := t.Sub(p.lastRaise).Seconds()
-	if secs < 1 {
-		return
-	}
-	step := float64(p.max) * raiseStep
-	if p.max == rate.Inf {
-		step = math.Max(1, float64(p.cur)*raiseStep)
-	}
-	cur := p.cur + rate.Limit(step*math.Floor(secs))
-	if cur >= p.max {
-		cur = p.max
-	}
-	p.cur, p.lastRaise = cur, t
-	p.lim.SetLimitAt(t, cur*margin)
+	p.epoch.Store(p.c.epoch)
 }
 
 // Limit returns the current pace.
 func (p *pacer) Limit() rate.Limit {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.cur
+	if math.IsInf(p.c.cur, 1) {
+		return rate.Inf
+	}
+	return rate.Limit(p.c.cur)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,184 +15,236 @@ import (
 	"github.com/tokenreg/tokenreg/report"
 )
 
-// fakeClock is a pacer's clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+// phase is a stretch of answers shown to a control: n answers spread evenly
+// over the phase's length, every each-th of them a 429 (0: none, 1: all),
+// to requests sent in the current epoch or, if stale, in the one before.
+type phase struct {
+	n     int
+	over  time.Duration
+	each  int
+	stale bool
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_800_000_000, 0)} }
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// step is one event of a pacer script: advance the clock, then throttle
-// (a 429) or answer (any other answer), then expect a limit.
-type step struct {
-	after     time.Duration
-	throttled bool
-	want      rate.Limit
-}
-
-func runSteps(t *testing.T, p *pacer, clk *fakeClock, steps []step) {
-	t.Helper()
-	for i, s := range steps {
-		clk.advance(s.after)
-		what := "Answered"
-		if s.throttled {
-			what = "Throttled"
-			p.Throttled()
-		} else {
-			p.Answered()
+// play shows the phases to c, from c.start on, and returns it with the
+// time the last phase ended.
+func play(c control, t time.Time, phases ...phase) (control, time.Time) {
+	for _, ph := range phases {
+		begin := t
+		for i := 1; i <= ph.n; i++ {
+			t = begin.Add(ph.over * time.Duration(i) / time.Duration(ph.n))
+			sent := c.epoch
+			if ph.stale {
+				sent--
+			}
+			c = c.observe(t, sent, ph.each > 0 && i%ph.each == 0)
 		}
-		got := p.Limit()
-		if math.Abs(float64(got-s.want)) > 1e-9 {
-			t.Fatalf("step %d (+%v %s): Limit() = %v, want %v", i, s.after, what, got, s.want)
-		}
-		if lim := p.lim.Limit(); math.Abs(float64(lim-got*margin)) > 1e-9 {
-			t.Fatalf("step %d: the limiter runs at %v, want %v × the pacer's %v", i, lim, margin, got)
+		if ph.n == 0 {
+			t = begin.Add(ph.over)
 		}
 	}
+	return c, t
 }
 
-func TestPacerAIMD(t *testing.T) {
+var t0 = time.Unix(1_800_000_000, 0)
+
+func TestControl(t *testing.T) {
+	inf := math.Inf(1)
 	tests := []struct {
-		name  string
-		rate  float64
-		steps []step
+		name      string
+		rate      float64
+		phases    []phase
+		wantPace  float64
+		wantCuts  uint64
+		tolerance float64 // relative; 0 = exact
 	}{
-		{"answers at full rate change nothing", 100, []step{
-			{0, false, 100}, {time.Second, false, 100}, {time.Hour, false, 100},
-		}},
-		{"429 cuts by 0.8", 100, []step{
-			{0, true, 80},
-		}},
-		{"at most one cut per second", 100, []step{
-			{0, true, 80},
-			{0, true, 80},
-			{500 * time.Millisecond, true, 80},
-			{499 * time.Millisecond, true, 80},
-			{time.Millisecond, true, 64}, // one second after the first cut
-			{999 * time.Millisecond, true, 64},
-			{time.Millisecond, true, 51.2},
-		}},
-		{"raise 2% of the configured rate per second", 100, []step{
-			{0, true, 80},
-			{500 * time.Millisecond, false, 80}, // under a second since the cut
-			{500 * time.Millisecond, false, 82},
-			{0, false, 82},
-			{999 * time.Millisecond, false, 82},
-			{time.Millisecond, false, 84},
-			{3 * time.Second, false, 90}, // three whole seconds at once
-		}},
-		{"the raise is 2% of the configured rate, not of the current one", 200, []step{
-			{0, true, 160}, {time.Second, true, 128}, {time.Second, true, 102.4},
-			{time.Second, false, 106.4},
-		}},
-		{"never above the configured rate", 100, []step{
-			{0, true, 80},
-			{9 * time.Second, false, 98},
-			{time.Second, false, 100},
-			{time.Second, false, 100},
-			{time.Hour, false, 100},
-			{0, true, 80}, // and a new cut starts from it
-		}},
-		{"a long quiet spell returns to the configured rate at once", 50, []step{
-			{0, true, 40}, {time.Hour, false, 50},
-		}},
-		{"a cut also restarts the raise clock", 100, []step{
-			{0, true, 80},
-			{time.Second, false, 82},
-			{0, true, 65.6},
-			{500 * time.Millisecond, false, 65.6}, // under a second since the cut
-			{499 * time.Millisecond, false, 65.6},
-			{time.Millisecond, false, 67.6},
-		}},
-		{"never below the floor", 1, []step{
-			{0, true, 0.8}, {time.Second, true, 0.64}, {time.Second, true, 0.512},
-			{time.Second, true, minRate}, {time.Second, true, minRate},
-		}},
+		{"no 429s: the configured rate stays", 100,
+			[]phase{{n: 1000, over: 10 * time.Second}}, 100, 0, 0},
+		{"no 429s, unlimited: stays unlimited", 0,
+			[]phase{{n: 20000, over: 10 * time.Second}}, inf, 0, 0},
+		{"a stray 1% of 429s is noise, at 1600/s", 0,
+			[]phase{{n: 96000, over: 60 * time.Second, each: 100}}, inf, 0, 0},
+		{"a stray 1% of 429s is noise, at 100/s", 100,
+			[]phase{{n: 6000, over: 60 * time.Second, each: 100}}, 100, 0, 0},
+		{"9 429s of 10 answers: not yet a limit (fewer than 10 at once, under a second)", 100,
+			[]phase{{n: 1, over: time.Millisecond}, {n: 9, over: 90 * time.Millisecond, each: 1}}, 100, 0, 0},
+		{"10 429s that are a quarter of 40 answers: cut at once", 100,
+			// 30 answers, then 10 429s, over 400 ms: 100 sent a second, 75
+			// accepted; the cut goes to 0.9 × 75.
+			[]phase{{n: 30, over: 300 * time.Millisecond}, {n: 10, over: 100 * time.Millisecond, each: 1}}, 67.5, 1, 1e-9},
+		{"10 429s of 41 answers: under a quarter, no cut within the second", 100,
+			[]phase{{n: 31, over: 310 * time.Millisecond}, {n: 10, over: 100 * time.Millisecond, each: 1}}, 100, 0, 0},
+		{"after a second, 5 429s that are 5% of the answers: cut", 100,
+			// 100 answers over one second, the 20th, 40th, ... 100th a 429:
+			// accepted 95 a second, cut to 0.9 × 95.
+			[]phase{{n: 100, over: time.Second, each: 20}}, 85.5, 1, 1e-9},
+		{"after a second, 5 429s that are under 5%: no cut", 100,
+			[]phase{{n: 101, over: 101 * 10 * time.Millisecond, each: 21}}, 100, 0, 0},
+		{"after a second, 4 429s that are 10%: not enough of them yet", 100,
+			[]phase{{n: 40, over: 4 * time.Second, each: 10}}, 100, 0, 0},
+		{"a cut is at most once per epoch: answers to requests sent before it do not count", 100,
+			[]phase{
+				{n: 30, over: 300 * time.Millisecond}, {n: 10, over: 100 * time.Millisecond, each: 1}, // cut to 67.5
+				{n: 100, over: 100 * time.Millisecond, each: 1, stale: true}, // in flight before the cut
+			}, 67.5, 1, 1e-9},
+		{"a cut keeps at least a quarter of the pace", 0,
+			// 1600 answers a second, then all 429s: 10 of 10 in 6 ms.
+			[]phase{{n: 1600, over: time.Second}, {n: 10, over: 6250 * time.Microsecond, each: 1}}, 1600.0 / 4, 1, 0.01},
+		{"unlimited, the first cut starts from the rate achieved", 0,
+			// A clean second at 400 answers a second, then every other
+			// answer a 429: the 10th comes 50 ms on, 200 accepted a second.
+			[]phase{{n: 400, over: time.Second}, {n: 20, over: 50 * time.Millisecond, each: 2}}, 0.9 * 200, 1, 1e-9},
+		{"never below the floor", 1,
+			[]phase{
+				{n: 5, over: 5 * time.Second, each: 1}, {n: 5, over: 5 * time.Second, each: 1},
+				{n: 5, over: 5 * time.Second, each: 1}, {n: 5, over: 5 * time.Second, each: 1},
+			}, minRate, 4, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newFakeClock()
-			p := newPacer(tt.rate, 1, clk.now)
-			runSteps(t, p, clk, tt.steps)
+			c, _ := play(newControl(tt.rate, t0), t0, tt.phases...)
+			if c.epoch != tt.wantCuts {
+				t.Errorf("cuts = %d, want %d (pace %v)", c.epoch, tt.wantCuts, c.cur)
+			}
+			ok := c.cur == tt.wantPace || math.Abs(c.cur-tt.wantPace) <= tt.tolerance*tt.wantPace
+			if !ok {
+				t.Errorf("pace = %v, want %v", c.cur, tt.wantPace)
+			}
 		})
 	}
 }
 
-// waitAt lets n requests through an unlimited pacer, every gap apart.
-func waitAt(t *testing.T, p *pacer, clk *fakeClock, n int, gap time.Duration) {
-	t.Helper()
-	for range n {
-		if err := p.Wait(context.Background()); err != nil {
-			t.Fatal(err)
+// TestControlRecovery follows the pace after a cut: back quickly to the
+// rate the server accepted, then up by 2% of --rate a second, never above it.
+func TestControlRecovery(t *testing.T) {
+	c := newControl(100, t0)
+	// A second of 100 answers, every other one a 429: at 50% the cut comes
+	// with the 10th 429 (the 20th answer, 200 ms in), to 0.9 × 50 accepted
+	// a second, and the server's 50 a second is the rate to recover to.
+	c, at := play(c, t0, phase{n: 20, over: 200 * time.Millisecond, each: 2})
+	if c.epoch != 1 || math.Abs(c.cur-45) > 1e-9 || math.Abs(c.good-50) > 1e-9 {
+		t.Fatalf("after 50%% of 429s: epoch %d, pace %v, good %v; want 1, 45, 50", c.epoch, c.cur, c.good)
+	}
+	// Clean seconds at the pace: the first is within 5% of 50 after one
+	// halving (47.5), then 2% of 50 a second, twice that the next second,
+	// and so on; past 50, 2% of the pace.
+	want := []float64{47.5, 48.5, 50.5, 50.5 + 0.02*50.5*3}
+	for i, w := range want {
+		c, at = play(c, at, phase{n: int(c.cur), over: time.Second})
+		if math.Abs(c.cur-w) > 0.1 {
+			t.Fatalf("clean second %d: pace %v, want %v", i+1, c.cur, w)
 		}
-		clk.advance(gap)
+	}
+	// A pace the workers do not use is not raised.
+	before := c.cur
+	c, at = play(c, at, phase{n: 10, over: time.Second})
+	if c.cur != before {
+		t.Errorf("a second of 10 answers at a pace of %v: raised to %v, want unchanged", before, c.cur)
+	}
+	// Never above --rate, however long it runs clean.
+	for range 40 {
+		c, at = play(c, at, phase{n: int(c.cur), over: time.Second})
+	}
+	if c.cur != 100 {
+		t.Errorf("after 40 clean seconds: pace %v, want the configured 100", c.cur)
 	}
 }
 
-func TestPacerUnlimitedBecomesFiniteOn429(t *testing.T) {
-	clk := newFakeClock()
-	p := newPacer(0, 1, clk.now)
+// TestControlSettlesUnderLimit drives the control against a simulated
+// server limit: a token bucket of 100 a second answering 429 beyond it, the
+// requests sent at the pace. Within a few seconds the pace must sit under
+// the limit, and the 429s must be a small share of the answers.
+func TestControlSettlesUnderLimit(t *testing.T) {
+	for _, rate := range []float64{0, 200, 1000} {
+		t.Run(fmt.Sprint("rate ", rate), func(t *testing.T) {
+			const limit = 100.0
+			c := newControl(rate, t0)
+			bucket, at := limit/10, t0
+			var throttled, answered int
+			var late []float64
+			for at.Before(t0.Add(60 * time.Second)) {
+				pace := min(c.cur, 1600) // --rate 0: what 16 workers reach
+				gap := time.Duration(float64(time.Second) / pace)
+				at = at.Add(gap)
+				bucket = min(bucket+limit*gap.Seconds(), limit/10)
+				is429 := bucket < 1
+				if !is429 {
+					bucket--
+				}
+				answered++
+				if is429 {
+					throttled++
+				}
+				c = c.observe(at, c.epoch, is429)
+				if at.After(t0.Add(10 * time.Second)) {
+					late = append(late, c.cur)
+				}
+			}
+			share := float64(throttled) / float64(answered)
+			t.Logf("%d answers, %d 429s (%.1f%%), %d cuts, pace at the end %.1f", answered, throttled, 100*share, c.epoch, c.cur)
+			if share > 0.05 {
+				t.Errorf("429 share = %.1f%%, want ≤ 5%% over a minute", 100*share)
+			}
+			lo, hi := slices.Min(late), slices.Max(late)
+			if lo < 0.7*limit || hi > 1.25*limit {
+				t.Errorf("after 10 s the pace ranged %.1f..%.1f, want within 70..125 (the server's limit is %v)", lo, hi, limit)
+			}
+		})
+	}
+}
+
+// TestPacerLetsBurstThrough checks the token bucket's edge: --burst B lets
+// exactly B requests through at once, and the next one waits for the pace.
+func TestPacerLetsBurstThrough(t *testing.T) {
+	for _, burst := range []int{1, 3} {
+		t.Run(fmt.Sprint("burst ", burst), func(t *testing.T) {
+			// One request an hour: after the burst nothing else can pass
+			// while the test runs, however slow the machine.
+			p := newPacer(1.0/3600, burst, time.Now)
+			startPacer(t, p)
+			for i := range burst {
+				if _, err := p.Wait(context.Background()); err != nil {
+					t.Fatalf("request %d of the burst: %v", i+1, err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			if _, err := p.Wait(ctx); err == nil {
+				t.Errorf("request %d passed at once, want it to wait: --burst %d lets %d through", burst+1, burst, burst)
+			}
+		})
+	}
+}
+
+func TestPacerUnlimitedBecomesFiniteOnLimit(t *testing.T) {
+	now := t0
+	p := newPacer(0, 1, func() time.Time { return now })
 	startPacer(t, p)
-	if p.Limit() != rate.Inf {
+	if p.Limit() != rate.Inf || !p.unpaced.Load() {
 		t.Fatalf("rate 0: Limit() = %v, want unlimited", p.Limit())
 	}
-	p.Answered() // nothing to raise
-	if p.Limit() != rate.Inf {
-		t.Fatalf("after Answered: Limit() = %v, want unlimited", p.Limit())
+	// 100 ms at 2,000 answers a second, the server throttling half from
+	// 50 ms on.
+	var tk ticket
+	for i := range 200 {
+		now = now.Add(500 * time.Microsecond)
+		var err error
+		if tk, err = p.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p.Observe(tk, i >= 100 && i%2 == 0)
 	}
-	// Two seconds at 250 requests per second, then the server's first 429.
-	waitAt(t, p, clk, 500, 4*time.Millisecond)
-	p.Throttled()
-	const want = 0.8 * 250
-	if got := float64(p.Limit()); math.Abs(got-want) > 0.05*want {
-		t.Fatalf("first 429 after 250/s: Limit() = %v, want about %v (0.8 × the achieved rate)", got, want)
+	got := float64(p.Limit())
+	if got == math.Inf(1) || p.unpaced.Load() {
+		t.Fatalf("after half 429s: Limit() = %v, want finite", got)
 	}
-	if lim := p.lim.Limit(); math.Abs(float64(lim-p.Limit()*margin)) > 1e-9 {
-		t.Fatalf("the limiter runs at %v, the pacer says %v", lim, p.Limit())
+	if want := 0.9 * 1500.0; math.Abs(got-want) > 0.05*want {
+		t.Errorf("Limit() = %v, want about %v (0.9 × the rate accepted)", got, want)
 	}
-	// From there, AIMD as usual: one cut per second, and the raise never
-	// makes it unlimited again.
-	cut := p.Limit()
-	clk.advance(500 * time.Millisecond)
-	p.Throttled()
-	if p.Limit() != cut {
-		t.Errorf("second 429 within a second: Limit() = %v, want %v", p.Limit(), cut)
+	if lim := p.lim.Limit(); math.Abs(float64(lim)-got*margin) > 1e-6 {
+		t.Errorf("the limiter runs at %v, want %v × the pace %v", lim, margin, got)
 	}
-	clk.advance(time.Hour)
-	p.Answered()
-	if got := p.Limit(); got == rate.Inf || got <= cut {
-		t.Errorf("an hour after the cut: Limit() = %v, want finite and above %v", got, cut)
-	}
-}
-
-// TestPacerUnlimitedFirst429EarlyInTheRun is the common case of --rate 0
-// against a rate-limited server: the first 429 comes within the run's first
-// second, before a whole window was counted. The cut must still start from
-// the achieved rate, not from the number of requests so far.
-func TestPacerUnlimitedFirst429EarlyInTheRun(t *testing.T) {
-	clk := newFakeClock()
-	p := newPacer(0, 1, clk.now)
-	startPacer(t, p)
-	// 100 ms at 500 requests per second, then the first 429.
-	waitAt(t, p, clk, 50, 2*time.Millisecond)
-	p.Throttled()
-	const want = 0.8 * 500
-	if got := float64(p.Limit()); math.Abs(got-want) > 0.1*want {
-		t.Errorf("first 429 after 100 ms at 500/s: Limit() = %v, want about %v (0.8 × the achieved rate); "+
-			"recovering from %v at +2%% a second would take minutes", got, want, got)
+	if next, _ := p.Wait(context.Background()); next != 1 {
+		t.Errorf("Wait after the cut returns epoch %d, want 1: answers to requests sent before it would count", next)
 	}
 }
 

@@ -52,7 +52,8 @@ type Config struct {
 	Rate float64
 	// Burst is the limiter's burst; default 1.
 	Burst int
-	// Workers is the number of concurrent requests; default 4.
+	// Workers is the number of requests in flight at once; default
+	// DefaultWorkers(Rate).
 	Workers int
 	// Attempts is the most requests a row may take; default 5.
 	Attempts int
@@ -107,6 +108,7 @@ type job struct {
 type pipeline struct {
 	cfg     Config
 	pace    *pacer
+	slots   slots
 	out     *report.Writer
 	sum     *report.Summary
 	results chan report.Result
@@ -123,7 +125,7 @@ type pipeline struct {
 // interruption, or a write error.
 func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summary, cfg Config) (Outcome, error) {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = DefaultWorkers(cfg.Rate)
 	}
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 5
@@ -147,6 +149,8 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		results: make(chan report.Result),
 	}
 
+	p.slots = newSlots(cfg.Workers)
+
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
@@ -166,7 +170,7 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	sc := newScheduler(4*cfg.Workers + 64)
 	var unsent atomic.Int64
 	g.Go(func() error { return p.read(gctx, rd, sc, jobs) })
-	for range cfg.Workers {
+	for range rowsInProgress(cfg.Workers) {
 		g.Go(func() error { return p.work(gctx, sc, jobs, &unsent) })
 	}
 	gerr := g.Wait()

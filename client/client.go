@@ -22,8 +22,9 @@ import (
 // Config configures a Client. Only Credentials is required.
 type Config struct {
 	Credentials Credentials
-	// Timeout bounds each request, from dial to the end of the body.
-	// Default 15s.
+	// Timeout bounds each wait of a request: the connection, the TLS
+	// handshake, the answer's headers once the request is sent, and its
+	// body. Default 15s.
 	Timeout time.Duration
 	// Conns is the number of keep-alive connections to hold open, normally
 	// the number of workers. Default 4.
@@ -47,13 +48,19 @@ type Config struct {
 // Client sends registrations to one CENTAGATE server. It is safe for
 // concurrent use; create one per run.
 type Client struct {
-	endpoint  string
-	cenToken  string
-	secrets   []string // scrubbed from whatever the server echoes back
-	userAgent string
-	timeout   time.Duration
-	hc        *http.Client
-	now       func() time.Time
+	cenToken string
+	secrets  []string // lower-cased; scrubbed from whatever the server echoes back
+	timeout  time.Duration
+	// bounded says the transport is ours and puts Timeout on every step up
+	// to the answer's headers, so that a request needs no context with a
+	// deadline (and the transport's own context no parent to register with).
+	bounded bool
+	hc      *http.Client
+	now     func() time.Time
+	// request is every request's method, URL and headers, built once:
+	// each request is a shallow copy that shares its URL and Header
+	// read-only (net/http's client and transport do not write them).
+	request *http.Request
 }
 
 // ErrConfig is wrapped by errors about an unusable client configuration.
@@ -117,14 +124,21 @@ func New(cfg Config) (*Client, error) {
 			return nil
 		},
 	}
+	request, err := http.NewRequest(http.MethodPut, endpoint, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: server URL: %v", ErrConfig, stripURL(err))
+	}
+	request.Header.Set("Content-Type", "application/json")
+	request.Header.Set("Accept", "application/json")
+	request.Header.Set("User-Agent", cfg.UserAgent)
 	return &Client{
-		endpoint:  endpoint,
-		cenToken:  cfg.Credentials.CenToken(),
-		secrets:   nonEmpty(cfg.Credentials.CenToken(), cfg.Credentials.AuthToken, cfg.Credentials.SecretCode),
-		userAgent: cfg.UserAgent,
-		timeout:   cfg.Timeout,
-		hc:        hc,
-		now:       time.Now,
+		cenToken: cfg.Credentials.CenToken(),
+		secrets:  secretsOf(cfg.Credentials),
+		timeout:  cfg.Timeout,
+		bounded:  cfg.Transport == nil,
+		hc:       hc,
+		now:      time.Now,
+		request:  request,
 	}, nil
 }
 
@@ -246,8 +260,12 @@ func appendJSONString(b []byte, s string) []byte {
 // non-zero code is a Response, not an error; the error is a
 // *TransportError when no verdict arrived, or ctx's error.
 func (c *Client) Register(parent context.Context, r Registration) (Response, error) {
-	ctx, cancel := context.WithTimeout(parent, c.timeout)
-	defer cancel()
+	ctx := parent
+	if !c.bounded {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(parent, c.timeout)
+		defer cancel()
+	}
 	if !r.TokenType.Valid() {
 		// The server would answer 10002 at best; nothing is sent.
 		return Response{}, &TransportError{Op: "encode request", Err: fmt.Errorf("invalid token type %d: want SMS (1) or OTP (2)", int(r.TokenType))}
@@ -260,13 +278,14 @@ func (c *Client) Register(parent context.Context, r Registration) (Response, err
 		WroteHeaders: func() { wrote.Store(true) },
 		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPut, c.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return Response{}, &TransportError{Op: "build request", Err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
+	req := c.request.WithContext(httptrace.WithClientTrace(ctx, trace))
+	// io.NopCloser of a *bytes.Reader, as http.NewRequest makes it: net/http
+	// knows it is in memory and writes headers and body in one write, where
+	// any other reader gets the headers flushed first (two packets).
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	// A same-host 307 or 308 redirect sends the body again.
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if parent.Err() != nil {
@@ -286,74 +305,25 @@ func (c *Client) Register(parent context.Context, r Registration) (Response, err
 		return Response{}, te
 	}
 	defer resp.Body.Close()
+	var late atomic.Bool
+	if c.bounded {
+		// The transport's timeouts end with the headers; closing the body
+		// ends a read that waits longer.
+		t := time.AfterFunc(c.timeout, func() { late.Store(true); resp.Body.Close() })
+		defer t.Stop()
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
 		if parent.Err() != nil {
 			return Response{}, parent.Err()
 		}
-		return Response{}, &TransportError{Op: "read body", StatusCode: resp.StatusCode, MaybeSent: true, Timeout: isTimeout(err), Err: stripURL(err)}
+		if late.Load() {
+			err = fmt.Errorf("no complete answer within %s", c.timeout)
+		}
+		return Response{}, &TransportError{Op: "read body", StatusCode: resp.StatusCode, MaybeSent: true, Timeout: late.Load() || isTimeout(err), Err: stripURL(err)}
 	}
 	out, err := DecodeResponse(resp.StatusCode, resp.Header, data, c.now())
-	// A server or proxy that quotes the request back must not carry the
-	// cenToken into a result file or a log.
-	out.Message = scrub(out.Message, c.secrets)
-	var te *TransportError
-	if errors.As(err, &te) {
-		te.Snippet = scrub(te.Snippet, c.secrets)
-	}
-	return out, err
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// minSecretRun is the shortest piece of a secret that scrub hides: long
-// enough not to hide ordinary words, short enough that a cut-off quote of a
-// secret is hidden too.
-const minSecretRun = 8
-
-// scrub replaces every run of at least minSecretRun bytes (or a whole short
-// secret) of text that is a piece of one of the secrets with [REDACTED].
-func scrub(text string, secrets []string) string {
-	var b strings.Builder
-	last := 0
-	for i := 0; i < len(text); {
-		best := 0
-		for _, sec := range secrets {
-			if len(sec) < 6 {
-				continue // too short to tell from ordinary text
-			}
-			min := min(minSecretRun, len(sec))
-			if i+min > len(text) || !strings.Contains(sec, text[i:i+min]) {
-				continue
-			}
-			l := min
-			for i+l < len(text) && strings.Contains(sec, text[i:i+l+1]) {
-				l++
-			}
-			best = max(best, l)
-		}
-		if best == 0 {
-			i++
-			continue
-		}
-		b.WriteString(text[last:i])
-		b.WriteString("[REDACTED]")
-		i += best
-		last = i
-	}
-	if last == 0 {
-		return text
-	}
-	b.WriteString(text[last:])
-	return b.String()
+	return c.scrubAnswer(resp.StatusCode, out, err)
 }
 
 // CloseIdleConnections closes the keep-alive connections.

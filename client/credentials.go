@@ -27,30 +27,73 @@ type Credentials struct {
 // CenToken returns the signature of these credentials (see CenToken).
 func (c Credentials) CenToken() string { return CenToken(c.Admin, c.AuthToken, c.SecretCode) }
 
-// Check reports which settings are missing, naming the environment variables
-// that provide them; it never includes a secret's value.
+// Check reports which settings are empty, as a *MissingError; it never
+// includes a secret's value.
 func (c Credentials) Check() error {
-	var missing []string
+	var missing []Setting
 	if strings.TrimSpace(c.URL) == "" {
-		missing = append(missing, "the server URL (--url or CENTAGATE_URL)")
+		missing = append(missing, SettingURL)
 	}
 	if c.Admin == "" {
-		missing = append(missing, "the admin username (--admin or CENTAGATE_ADMIN)")
+		missing = append(missing, SettingAdmin)
 	}
 	if c.AuthToken == "" {
-		missing = append(missing, "the auth token (CENTAGATE_AUTH_TOKEN)")
+		missing = append(missing, SettingAuthToken)
 	}
 	if c.SecretCode == "" {
-		missing = append(missing, "the secret code (CENTAGATE_SECRET_CODE)")
+		missing = append(missing, SettingSecretCode)
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: missing %s; set them in the environment or in a --credentials file", ErrCredentials, strings.Join(missing, ", "))
+		return &MissingError{Missing: missing}
 	}
 	return nil
 }
 
 // ErrCredentials is wrapped by errors about missing or unusable credentials.
 var ErrCredentials = errors.New("credentials incomplete")
+
+// Setting is one of the four settings of Credentials.
+type Setting int
+
+// The settings, in the order Check reports them.
+const (
+	SettingURL Setting = iota
+	SettingAdmin
+	SettingAuthToken
+	SettingSecretCode
+)
+
+// String names the setting for an error message: "the secret code".
+func (s Setting) String() string {
+	switch s {
+	case SettingURL:
+		return "the server URL"
+	case SettingAdmin:
+		return "the admin username"
+	case SettingAuthToken:
+		return "the auth token"
+	case SettingSecretCode:
+		return "the secret code"
+	}
+	return fmt.Sprintf("setting %d", int(s))
+}
+
+// MissingError is Check's error: the settings that are empty. It wraps
+// ErrCredentials. Its text names the settings only; the caller, which knows
+// where they come from (flags, environment, a file), says how to set them.
+type MissingError struct {
+	Missing []Setting
+}
+
+func (e *MissingError) Error() string {
+	names := make([]string, len(e.Missing))
+	for i, s := range e.Missing {
+		names[i] = s.String()
+	}
+	return fmt.Sprintf("%v: missing %s", ErrCredentials, strings.Join(names, ", "))
+}
+
+func (e *MissingError) Unwrap() error { return ErrCredentials }
 
 func redact(s string) string {
 	if s == "" {

@@ -144,12 +144,12 @@ func TestCredentialsCheck(t *testing.T) {
 		unwantNames []string
 	}{
 		{"complete", func(*Credentials) {}, false, nil, nil},
-		{"no URL", func(c *Credentials) { c.URL = "" }, true, []string{"CENTAGATE_URL", "--url"}, []string{"CENTAGATE_ADMIN", "CENTAGATE_AUTH_TOKEN", "CENTAGATE_SECRET_CODE"}},
-		{"blank URL", func(c *Credentials) { c.URL = "  " }, true, []string{"CENTAGATE_URL"}, nil},
-		{"no admin", func(c *Credentials) { c.Admin = "" }, true, []string{"CENTAGATE_ADMIN", "--admin"}, []string{"CENTAGATE_URL"}},
-		{"no auth token", func(c *Credentials) { c.AuthToken = "" }, true, []string{"CENTAGATE_AUTH_TOKEN"}, []string{"CENTAGATE_SECRET_CODE"}},
-		{"no secret code", func(c *Credentials) { c.SecretCode = "" }, true, []string{"CENTAGATE_SECRET_CODE"}, []string{"CENTAGATE_AUTH_TOKEN"}},
-		{"nothing", func(c *Credentials) { *c = Credentials{} }, true, []string{"CENTAGATE_URL", "CENTAGATE_ADMIN", "CENTAGATE_AUTH_TOKEN", "CENTAGATE_SECRET_CODE", "--credentials"}, nil},
+		{"no URL", func(c *Credentials) { c.URL = "" }, true, []string{"the server URL"}, []string{"the admin username", "the auth token", "the secret code"}},
+		{"blank URL", func(c *Credentials) { c.URL = "  " }, true, []string{"the server URL"}, nil},
+		{"no admin", func(c *Credentials) { c.Admin = "" }, true, []string{"the admin username"}, []string{"the server URL"}},
+		{"no auth token", func(c *Credentials) { c.AuthToken = "" }, true, []string{"the auth token"}, []string{"the secret code"}},
+		{"no secret code", func(c *Credentials) { c.SecretCode = "" }, true, []string{"the secret code"}, []string{"the auth token"}},
+		{"nothing", func(c *Credentials) { *c = Credentials{} }, true, []string{"the server URL", "the admin username", "the auth token", "the secret code"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,6 +176,15 @@ func TestCredentialsCheck(t *testing.T) {
 				}
 			}
 			assertNoSecret(t, "Check()", err.Error())
+			// A library error names no flag and no environment variable:
+			// the command says where a setting comes from.
+			if strings.Contains(err.Error(), "--") || strings.Contains(err.Error(), "CENTAGATE_") {
+				t.Errorf("Check() = %v, names a flag or an environment variable", err)
+			}
+			var me *MissingError
+			if !errors.As(err, &me) || len(me.Missing) != len(tt.wantNames) {
+				t.Errorf("Check() = %#v, want a *MissingError with %d settings", err, len(tt.wantNames))
+			}
 			// New reports the same, also without a secret.
 			_, nerr := New(Config{Credentials: c})
 			if nerr == nil || nerr.Error() != err.Error() {

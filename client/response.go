@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tokenreg/tokenreg/internal/safetext"
 )
 
 // MaxBodyBytes caps the response body read from the server; a larger body is
@@ -19,10 +21,15 @@ const MaxBodyBytes = 1 << 20
 
 // Response is the server's verdict on one registration.
 type Response struct {
-	// Code is the server's code as text: "0" for success. A numeric code in
-	// the JSON is converted to its decimal text.
+	// Code is the server's code as text: "0" for success. It is always an
+	// integer: an optional '-' and 1 to 18 ASCII digits. A numeric code in
+	// the JSON is converted to its decimal text; a string code is kept as
+	// written (leading zeros too), less surrounding spaces.
 	Code string
-	// Message is the server's message, verbatim.
+	// Message is the server's message, verbatim but for what
+	// safetext.Sanitize replaces (control and invisible format characters,
+	// invalid UTF-8), so that it is safe to print anywhere, and cut to
+	// MaxMessageBytes.
 	Message string
 	// Object is the raw JSON of the "object" field (null when absent).
 	Object json.RawMessage
@@ -52,12 +59,16 @@ type TransportError struct {
 	MaybeSent bool
 	// Timeout is true when the request's deadline passed.
 	Timeout bool
-	// Snippet is the start of an unusable body, for the operator's eyes.
+	// Snippet is the start of an unusable body, for the operator's eyes:
+	// one line of at most 80 bytes, sanitised (safetext.Sanitize).
 	Snippet string
 	// Err is the underlying error, if any.
 	Err error
 }
 
+// Error describes the failure on one line. Everything in it that may come
+// from the server (the snippet, and the text of an underlying error such
+// as a refused redirect's host) is sanitised.
 func (e *TransportError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
@@ -74,7 +85,7 @@ func (e *TransportError) Error() string {
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
 	}
-	return b.String()
+	return safetext.Sanitize(b.String())
 }
 
 func (e *TransportError) Unwrap() error { return e.Err }
@@ -82,10 +93,20 @@ func (e *TransportError) Unwrap() error { return e.Err }
 // ErrNoCode is wrapped when a JSON body has no usable "code" field.
 var ErrNoCode = errors.New("response has no code")
 
+// ErrBadCode is wrapped when the "code" field is not an integer (SPEC §1: a
+// CENTAGATE code is a number, sent as a JSON number or string).
+var ErrBadCode = errors.New("response code is not an integer")
+
+// maxCodeDigits bounds a code's digits: every int64 fits, and no code a
+// server means can be longer.
+const maxCodeDigits = 18
+
 // DecodeResponse turns an HTTP answer into a Response or a *TransportError.
-// It accepts a string or numeric code, and an object that is null, missing,
-// a JSON string or any other JSON value; it refuses non-2xx statuses, bodies
-// that are not a JSON object with a code, and bodies over MaxBodyBytes.
+// It accepts an integer code given as a JSON number or string, and an object
+// that is null, missing, a JSON string or any other JSON value; it refuses
+// non-2xx statuses, bodies that are not a JSON object with an integer code
+// (ErrNoCode, ErrBadCode), and bodies over MaxBodyBytes. The message and
+// the snippet are sanitised (safetext.Sanitize).
 // now is used to interpret a Retry-After given as an HTTP date.
 func DecodeResponse(status int, header http.Header, body []byte, now time.Time) (Response, error) {
 	if status < 200 || status > 299 {
@@ -124,7 +145,11 @@ func DecodeResponse(status int, header http.Header, body []byte, now time.Time) 
 	if !ok || code == "" {
 		return bad(ErrNoCode)
 	}
+	if !isIntegerCode(code) {
+		return bad(ErrBadCode)
+	}
 	msg, _ := jsonScalar(raw.Message)
+	msg = capMessage(safetext.Sanitize(msg))
 	obj := raw.Object
 	if len(obj) == 0 {
 		obj = json.RawMessage("null")
@@ -132,13 +157,44 @@ func DecodeResponse(status int, header http.Header, body []byte, now time.Time) 
 	return Response{Code: code, Message: msg, Object: obj}, nil
 }
 
+// MaxMessageBytes bounds the server message kept for a row: a CENTAGATE
+// message is a short sentence, and a hostile server must not make every row
+// of a result file, a log line and the summary a megabyte long.
+const MaxMessageBytes = 1024
+
+// capMessage cuts msg to at most MaxMessageBytes, on a character boundary,
+// and says how long it was.
+func capMessage(msg string) string {
+	if len(msg) <= MaxMessageBytes {
+		return msg
+	}
+	tail := fmt.Sprintf(" …[%d bytes in all]", len(msg))
+	cut := MaxMessageBytes - len(tail)
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + tail
+}
+
 // maybeApplied reports whether an answer with this HTTP status leaves open
 // that the server applied the request: a 3xx or 4xx means it was refused.
 func maybeApplied(status int) bool { return status < 300 || status >= 500 }
 
-// jsonScalar returns the text of a JSON string (verbatim) or number (in
-// decimal when it is a whole number); null and absent give "", true; other
-// values give false.
+// isIntegerCode reports whether code is an optional '-' and 1 to
+// maxCodeDigits ASCII digits.
+func isIntegerCode(code string) bool {
+	digits := strings.TrimPrefix(code, "-")
+	if digits == "" || len(digits) > maxCodeDigits {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // plainJSONString reports whether b, the inside of a JSON string literal,
 // needs no decoding.
 func plainJSONString(b []byte) bool {
@@ -150,6 +206,9 @@ func plainJSONString(b []byte) bool {
 	return utf8.Valid(b)
 }
 
+// jsonScalar returns the text of a JSON string (verbatim) or number (in
+// decimal when it is a whole number); null and absent give "", true; other
+// values give false.
 func jsonScalar(v json.RawMessage) (string, bool) {
 	v = bytes.TrimSpace(v)
 	if len(v) == 0 || string(v) == "null" {
@@ -216,17 +275,22 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 // snippet returns the start of body, at most 80 bytes, as one line of
-// valid UTF-8 for an error message: a proxy's page in Latin-1 is still shown
-// (its odd bytes as U+FFFD), not dropped, and no character is cut in two.
+// sanitised, valid UTF-8 for an error message: a proxy's page in Latin-1 is
+// still shown (its odd bytes as U+FFFD), not dropped, no character is cut in
+// two, and no escape sequence or bidirectional override gets through.
 func snippet(body []byte) string {
 	const max = 80
 	var b strings.Builder
 	for len(body) > 0 {
 		r, n := utf8.DecodeRune(body) // utf8.RuneError, 1 for a bad byte
-		if b.Len()+utf8.RuneLen(r) > max {
+		c := string(r)
+		if n > 1 || r < utf8.RuneSelf {
+			c = safetext.Sanitize(string(body[:n]))
+		}
+		if b.Len()+len(c) > max {
 			break
 		}
-		b.WriteRune(r)
+		b.WriteString(c)
 		body = body[n:]
 	}
 	return strings.Join(strings.Fields(b.String()), " ")

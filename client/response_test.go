@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenreg/tokenreg/internal/safetext"
 )
 
 var testNow = time.Date(2026, 3, 14, 2, 0, 0, 0, time.UTC)
@@ -23,11 +25,16 @@ func TestDecodeResponse(t *testing.T) {
 		{"numeric code 29004", `{"code":29004,"message":"Phone number had been used"}`, Response{"29004", "Phone number had been used", json.RawMessage("null")}},
 		{"numeric code 29004.0", `{"code":29004.0,"message":"m"}`, Response{"29004", "m", json.RawMessage("null")}},
 		{"numeric code with exponent", `{"code":2.9004e4,"message":"m"}`, Response{"29004", "m", json.RawMessage("null")}},
-		{"fractional code kept", `{"code":1.5,"message":"m"}`, Response{"1.5", "m", json.RawMessage("null")}},
-		{"huge code kept as written", `{"code":1e300}`, Response{"1e300", "", json.RawMessage("null")}},
 		{"negative code", `{"code":-1,"message":"m"}`, Response{"-1", "m", json.RawMessage("null")}},
+		{"negative string code", `{"code":"-1","message":"m"}`, Response{"-1", "m", json.RawMessage("null")}},
 		{"code with spaces", `{"code":" 29004 ","message":"m"}`, Response{"29004", "m", json.RawMessage("null")}},
-		{"message verbatim", `{"code":"0","message":"  Success \n"}`, Response{"0", "  Success \n", json.RawMessage("null")}},
+		{"string code leading zeros kept", `{"code":"007","message":"m"}`, Response{"007", "m", json.RawMessage("null")}},
+		{"18-digit code", `{"code":"123456789012345678"}`, Response{"123456789012345678", "", json.RawMessage("null")}},
+		{"message verbatim but its line ends", `{"code":"0","message":"  Success \n"}`, Response{"0", "  Success  ", json.RawMessage("null")}},
+		{"message ESC sequence escaped", `{"code":"0","message":"\u001b]0;pwned\u0007\u001b[2Jok"}`, Response{"0", `\u001b]0;pwned\u0007\u001b[2Jok`, json.RawMessage("null")}},
+		{"message raw C1 CSI escaped", "{\"code\":\"0\",\"message\":\"a\u009b2Jb\"}", Response{"0", `a\u009b2Jb`, json.RawMessage("null")}},
+		{"message bidi override escaped", `{"code":"29004","message":"used by \u202eresu"}`, Response{"29004", `used by \u202eresu`, json.RawMessage("null")}},
+		{"message raw bidi isolate escaped", "{\"code\":\"29004\",\"message\":\"a\u2066b\u2069\"}", Response{"29004", `a\u2066b\u2069`, json.RawMessage("null")}},
 		{"numeric message", `{"code":"0","message":42}`, Response{"0", "42", json.RawMessage("null")}},
 		{"object message ignored", `{"code":"0","message":{"a":1}}`, Response{"0", "", json.RawMessage("null")}},
 		{"no message", `{"code":"22002"}`, Response{"22002", "", json.RawMessage("null")}},
@@ -129,6 +136,17 @@ func TestDecodeResponseTransportErrors(t *testing.T) {
 		{"code object", 200, nil, `{"code":{"value":"0"},"message":"m"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
 		{"code array", 200, nil, `{"code":["0"]}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
 		{"code bool", 200, nil, `{"code":true}`, wantTransport{status: 200, maybeSent: true, errIs: ErrNoCode}},
+		{"fractional code", 200, nil, `{"code":1.5,"message":"m"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"huge code", 200, nil, `{"code":1e300}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"19-digit code", 200, nil, `{"code":"1234567890123456789"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"word code", 200, nil, `{"code":"OK","message":"m"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"hex code (a cenToken)", 200, nil, `{"code":"e95156d009b369eae824aa2292b71553c79b21be972f9d84627c4c5ce4e0d439"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"code with ESC", 200, nil, `{"code":"0\u001b[2J"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"code with bidi override", 200, nil, `{"code":"\u202e4009"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"code with plus sign", 200, nil, `{"code":"+0"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"code with inner space", 200, nil, `{"code":"29 004"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"code non-ASCII digits", 200, nil, `{"code":"٠"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
+		{"code minus only", 200, nil, `{"code":"-"}`, wantTransport{status: 200, maybeSent: true, errIs: ErrBadCode}},
 		{"trailing garbage", 200, nil, `{"code":"0"} {"code":"1"}`, wantTransport{status: 200, maybeSent: true}},
 		{"body over MaxBodyBytes", 200, nil, big, wantTransport{status: 200, maybeSent: true, text: "body over"}},
 		{"non-UTF-8 bytes", 200, nil, "\xff\xfe<\x00h\x00t\x00m\x00l\x00>", wantTransport{status: 200, maybeSent: true}},
@@ -259,6 +277,9 @@ func FuzzDecodeResponse(f *testing.F) {
 		{502, "", "<html>502 Bad Gateway</html>"},
 		{0, "", `{"code":"0"}`},
 		{-1, "", `{"code":"0"}`},
+		{200, "", "{\"code\":\"0\",\"message\":\"\x1b[2J\u202e\"}"},
+		{200, "", `{"code":"0\u001b"}`},
+		{502, "", "\x1b]0;title\x07<html>\u2066"},
 	}
 	for _, s := range seeds {
 		f.Add(s.status, s.retryAfter, []byte(s.body))
@@ -277,17 +298,22 @@ func FuzzDecodeResponse(f *testing.F) {
 			if te.RetryAfter < 0 || te.RetryAfter > 24*time.Hour {
 				t.Errorf("RetryAfter = %v, want within [0, 24h]", te.RetryAfter)
 			}
-			if len(te.Snippet) > 80 || !isValidUTF8(te.Snippet) {
-				t.Errorf("Snippet = %q, want at most 80 bytes of valid UTF-8", te.Snippet)
+			if len(te.Snippet) > 80 || !isValidUTF8(te.Snippet) || !safetext.IsClean(te.Snippet) {
+				t.Errorf("Snippet = %q, want at most 80 bytes of valid, sanitised UTF-8", te.Snippet)
 			}
-			_ = te.Error()
+			if msg := te.Error(); !safetext.IsClean(msg) {
+				t.Errorf("Error() = %q, want sanitised text", msg)
+			}
 			return
 		}
 		if status < 200 || status > 299 {
 			t.Fatalf("DecodeResponse(%d, %q) = %+v, nil; want a transport error for a non-2xx status", status, body, got)
 		}
-		if got.Code == "" || strings.TrimSpace(got.Code) != got.Code {
-			t.Errorf("DecodeResponse(%d, %q).Code = %q, want a non-empty trimmed code", status, body, got.Code)
+		if !isIntegerCode(got.Code) {
+			t.Errorf("DecodeResponse(%d, %q).Code = %q, want an integer code", status, body, got.Code)
+		}
+		if !safetext.IsClean(got.Message) || len(got.Message) > MaxMessageBytes {
+			t.Errorf("DecodeResponse(%d, %q).Message = %q, want sanitised text of at most MaxMessageBytes", status, body, got.Message)
 		}
 		if !json.Valid(got.Object) {
 			t.Errorf("DecodeResponse(%d, %q).Object = %q, want valid JSON", status, body, got.Object)
@@ -296,4 +322,51 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Errorf("DecodeResponse accepted a body of %d bytes, over MaxBodyBytes", len(body))
 		}
 	})
+}
+
+// TestTransportErrorSanitised checks that an error page or a refused
+// redirect cannot put an escape sequence or a bidirectional override into
+// the text that becomes a row's message, a log line and the breaker's
+// reason.
+func TestTransportErrorSanitised(t *testing.T) {
+	body := "\x1b]0;owned\x07\x1b[2J\u202eerror page\u2066\u009b31m"
+	_, err := DecodeResponse(502, nil, []byte(body), testNow)
+	var te *TransportError
+	if !errors.As(err, &te) {
+		t.Fatalf("DecodeResponse(502) error = %v, want a *TransportError", err)
+	}
+	for what, s := range map[string]string{"Snippet": te.Snippet, "Error()": err.Error()} {
+		if strings.ContainsAny(s, "\x1b\x07\u202e\u2066\u009b") {
+			t.Errorf("%s = %q, holds a raw control or bidi character", what, s)
+		}
+		if !strings.Contains(s, `\u001b]0;owned`) || !strings.Contains(s, `\u202eerror page`) {
+			t.Errorf("%s = %q, want the sequences shown escaped", what, s)
+		}
+	}
+	// An underlying error's text (a refused redirect names the host the
+	// server chose) is sanitised too.
+	te = &TransportError{Op: "send", Err: errors.New("refusing redirect to https://evil\u202ehost\x1b[2J")}
+	if got := te.Error(); strings.ContainsAny(got, "\x1b\u202e") {
+		t.Errorf("Error() = %q, holds a raw control or bidi character", got)
+	}
+}
+
+// TestDecodeResponseCapsMessage: a hostile server cannot make every result
+// row, log line and summary entry a megabyte long.
+func TestDecodeResponseCapsMessage(t *testing.T) {
+	for _, msg := range []string{strings.Repeat("é", MaxBodyBytes/4), strings.Repeat("x", MaxMessageBytes+1), strings.Repeat("\u001b", 500)} {
+		body, _ := json.Marshal(map[string]string{"code": "29004", "message": msg})
+		got, err := DecodeResponse(200, nil, body, testNow)
+		if err != nil {
+			t.Fatalf("DecodeResponse(%d-byte message) error = %v", len(msg), err)
+		}
+		if len(got.Message) > MaxMessageBytes || !isValidUTF8(got.Message) || !strings.Contains(got.Message, "bytes in all]") {
+			t.Errorf("DecodeResponse(%d-byte message).Message has %d bytes (%.40q…), want at most %d valid UTF-8 saying how long it was", len(msg), len(got.Message), got.Message, MaxMessageBytes)
+		}
+	}
+	exact := strings.Repeat("x", MaxMessageBytes)
+	body, _ := json.Marshal(map[string]string{"code": "0", "message": exact})
+	if got, _ := DecodeResponse(200, nil, body, testNow); got.Message != exact {
+		t.Errorf("a message of exactly MaxMessageBytes was changed to %d bytes", len(got.Message))
+	}
 }

@@ -1,25 +1,32 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // WriteMetrics writes the run's metrics in the Prometheus text format to
 // path, for the node_exporter textfile collector (--metrics, SPEC §3). The
-// file is replaced atomically (prometheus.WriteToTextfile writes a temporary
-// file beside it, whose name does not end in .prom, and renames it), so the
-// collector never reads half a file. Call it after s.Finish.
+// file is replaced with WriteFileAtomic, mode 0644 so that node_exporter
+// (another user) can read it; the temporary file's name starts with a dot
+// and does not end in .prom, so the collector never reads half a file.
+// Call it after s.Finish.
+//
+// The file carries no free text: no server message, and a code label only
+// for an integer code (SPEC §1); the rows of any other code (one read back
+// from an old result file, or OtherCode) are counted under code="other".
 //
 // Every metric carries the label job=<job> ("tokenreg" if job is empty), so
 // several cron jobs can share a textfile directory. Prometheus renames it
 // exported_job on scrape unless the scrape config sets honor_labels.
 //
 //	tokenreg_rows{status}                      rows by status (the five run statuses always, others when seen)
-//	tokenreg_rows_by_code{code}                rows by server code
+//	tokenreg_rows_by_code{code}                rows by server code (integer codes; "other")
 //	tokenreg_duration_seconds                  the run's elapsed time
 //	tokenreg_rate_per_second                   achieved rate over the rows sent
 //	tokenreg_last_run_timestamp_seconds        when the run finished, whatever its end (the last completion)
@@ -37,7 +44,7 @@ func WriteMetrics(path string, s *Summary, job string) error {
 	if err != nil {
 		return err
 	}
-	return prometheus.WriteToTextfile(path, reg)
+	return writeTextfile(path, reg)
 }
 
 // Succeeded reports whether a run that ended with this exit code ran to the
@@ -64,8 +71,7 @@ func (s *Summary) Metrics(labels prometheus.Labels) (*prometheus.Registry, error
 	gaugeVec := func(name, help, label string, values map[string]float64) {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, []string{label})
 		for lv, v := range values {
-			// A code read back from a result file could be any bytes.
-			m, e := g.GetMetricWithLabelValues(strings.ToValidUTF8(lv, "\uFFFD"))
+			m, e := g.GetMetricWithLabelValues(lv)
 			if e != nil {
 				if err == nil {
 					err = e
@@ -89,6 +95,11 @@ func (s *Summary) Metrics(labels prometheus.Labels) (*prometheus.Registry, error
 	gaugeVec("tokenreg_rows", "Rows of the last run by status.", "status", rows)
 	byCode := make(map[string]float64)
 	for code, c := range s.byCode {
+		if !isIntegerCode(code) {
+			// A code read back from an old result file could be any
+			// bytes: never free text in a label.
+			code = OtherCode
+		}
 		byCode[code] += float64(c.Count)
 	}
 	gaugeVec("tokenreg_rows_by_code", "Rows of the last run by the server's answer code.", "code", byCode)
@@ -103,6 +114,35 @@ func (s *Summary) Metrics(labels prometheus.Labels) (*prometheus.Registry, error
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	return reg, nil
+}
+
+// writeTextfile writes g's metrics in the text format to path with
+// WriteFileAtomic, mode 0644. It replaces prometheus.WriteToTextfile, which
+// sets the mode by name after closing the file (a window in which a link
+// planted at the temporary name would make it chmod another file) and never
+// syncs.
+func writeTextfile(path string, g prometheus.Gatherer) error {
+	mfs, err := g.Gather()
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	var buf bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return WriteFileAtomic(path, buf.Bytes(), 0o644)
+}
+
+// isIntegerCode reports whether code is an optional '-' and 1 to 18 ASCII
+// digits, the only codes the client accepts from a server.
+func isIntegerCode(code string) bool {
+	digits := strings.TrimPrefix(code, "-")
+	if digits == "" || len(digits) > 18 {
+		return false
+	}
+	return allDigits(digits)
 }
 
 func unixSeconds(t time.Time) float64 {

@@ -3,6 +3,7 @@ package report
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,47 @@ func TestWriteMetricsOddLabels(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "b.prom")); !os.IsNotExist(err) {
 		t.Errorf("b.prom exists after a failed WriteMetrics (%v)", err)
+	}
+}
+
+// TestWriteMetricsNoFreeText: the metrics file (0644, read by node_exporter)
+// carries no server message and a code label only for an integer code.
+func TestWriteMetricsNoFreeText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokenreg.prom")
+	s := NewSummary(start)
+	s.Add(Result{Status: StatusFailed, Code: "29004", Message: "Phone number +60123456789 had been used by alice", Attempts: 1})
+	s.Add(Result{Status: StatusFailed, Code: "-1", Message: "m", Attempts: 1})
+	s.Add(Result{Status: StatusFailed, Code: "E95156D009B369EAE824AA2292B71553", Message: "m", Attempts: 1})
+	s.Add(Result{Status: StatusFailed, Code: "1\x1b[2J\u202e", Message: "m", Attempts: 1})
+	s.Aborted = "breaker: Invalid cenToken"
+	s.Finish(start)
+	if err := WriteMetrics(path, s, "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	got := readMetrics(t, path)
+	want := map[string]float64{"code=29004": 1, "code=-1": 1, "code=other": 2}
+	if len(got["tokenreg_rows_by_code"]) != len(want) {
+		t.Errorf("tokenreg_rows_by_code = %v, want %v", got["tokenreg_rows_by_code"], want)
+	}
+	for k, v := range want {
+		if got["tokenreg_rows_by_code"][k] != v {
+			t.Errorf("tokenreg_rows_by_code{%s} = %v, want %v", k, got["tokenreg_rows_by_code"][k], v)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, free := range []string{"Phone", "alice", "60123456789", "E95156D0", "cenToken", "\x1b", "\u202e"} {
+		if strings.Contains(string(b), free) {
+			t.Errorf("metrics file holds %q:\n%s", free, b)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 && runtime.GOOS != "windows" { // no mode bits there
+		t.Errorf("metrics file mode %04o, want 0644 (node_exporter reads it)", fi.Mode().Perm())
 	}
 }

@@ -3,20 +3,16 @@ package report
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
-	"unicode"
+	"unicode/utf8"
 
 	"github.com/tokenreg/tokenreg/internal/csvfile"
+	"github.com/tokenreg/tokenreg/internal/safetext"
 )
 
 // runStatuses are always reported, zero or not, so that a dashboard or a
@@ -43,6 +39,7 @@ type Summary struct {
 	// Interrupted is set when SIGINT/SIGTERM cut the run short.
 	Interrupted bool
 	// Aborted is why the circuit breaker stopped the run; empty if it did not.
+	// It may quote the server: the reports sanitise it.
 	Aborted string
 
 	start, end time.Time
@@ -53,7 +50,8 @@ type Summary struct {
 }
 
 // CodeCount is how many rows the server answered with one code, and the
-// message it gave the first time.
+// message it gave the first time. Codes() and the reports give Code and
+// Message sanitised (safetext.Sanitize), whatever the rows held.
 type CodeCount struct {
 	Code    string `json:"code"`
 	Count   int    `json:"count"`
@@ -69,6 +67,19 @@ func NewSummary(start time.Time) *Summary {
 	}
 }
 
+// MaxCodes bounds the distinct server codes a Summary tracks one by one,
+// so that a server answering a new code for every row cannot grow it with
+// the input; the rows of further codes are counted under OtherCode.
+const MaxCodes = 100
+
+// OtherCode is the code under which the rows of codes beyond MaxCodes are
+// counted (in the summary and in the metrics).
+const OtherCode = "other"
+
+// maxCodeMessage bounds the bytes of a code's first message kept for the
+// report; the result file has every message in full.
+const maxCodeMessage = 512
+
 // Add counts one result row. Rows with a server code are also counted by
 // code; rows that were sent (Attempts > 0) count towards the rate.
 func (s *Summary) Add(r Result) {
@@ -80,8 +91,12 @@ func (s *Summary) Add(r Result) {
 	if r.Code != "" {
 		if c := s.byCode[r.Code]; c != nil {
 			c.Count++
+		} else if len(s.byCode) < MaxCodes {
+			s.byCode[r.Code] = &CodeCount{Code: r.Code, Count: 1, Message: truncate(r.Message, maxCodeMessage)}
+		} else if c := s.byCode[OtherCode]; c != nil {
+			c.Count++
 		} else {
-			s.byCode[r.Code] = &CodeCount{Code: r.Code, Count: 1, Message: r.Message}
+			s.byCode[OtherCode] = &CodeCount{Code: OtherCode, Count: 1, Message: fmt.Sprintf("more than %d distinct codes; see the result file", MaxCodes)}
 		}
 	}
 	if r.Status == StatusOK && r.FinishedAt.After(s.lastOK) {
@@ -103,11 +118,12 @@ func (s *Summary) Sent() int { return s.sent }
 func (s *Summary) Count(st Status) int { return s.byStatus[st] }
 
 // Codes returns the server codes seen, most frequent first (then by code),
-// each with its count and first message. The slice is the caller's.
+// each with its count and first message, both sanitised. The slice is the
+// caller's.
 func (s *Summary) Codes() []CodeCount {
 	out := make([]CodeCount, 0, len(s.byCode))
 	for _, c := range s.byCode {
-		out = append(out, *c)
+		out = append(out, CodeCount{Code: safetext.Sanitize(c.Code), Count: c.Count, Message: safetext.Sanitize(c.Message)})
 	}
 	slices.SortFunc(out, func(a, b CodeCount) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
@@ -187,12 +203,12 @@ func (s *Summary) Snapshot() SummaryJSON {
 		RatePerSecond:  round3(s.Rate()),
 		ExitCode:       s.ExitCode,
 		Interrupted:    s.Interrupted,
-		Aborted:        s.Aborted,
+		Aborted:        safetext.Sanitize(s.Aborted),
 	}
 }
 
 // JSON returns Snapshot as indented JSON with a final newline, ready for
-// WriteFileAtomic.
+// WriteSummaryFile.
 func (s *Summary) JSON() ([]byte, error) {
 	b, err := json.MarshalIndent(s.Snapshot(), "", "  ")
 	if err != nil {
@@ -221,7 +237,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  %s\t%d\n", st, s.byStatus[st])
 	}
 	for _, c := range s.Codes() {
-		fmt.Fprintf(tw, "  code %s\t%-6d %s\n", printable(c.Code), c.Count, printable(c.Message))
+		fmt.Fprintf(tw, "  code %s\t%-6d %s\n", c.Code, c.Count, c.Message)
 	}
 	fmt.Fprintf(tw, "elapsed\t%s\n", s.Elapsed().Round(time.Millisecond))
 	fmt.Fprintf(tw, "rate\t%.1f rows/s (%d rows sent)\n", s.Rate(), s.sent)
@@ -238,20 +254,22 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "interrupted\tyes\n")
 	}
 	if s.Aborted != "" {
-		fmt.Fprintf(tw, "aborted\t%s\n", s.Aborted)
+		fmt.Fprintf(tw, "aborted\t%s\n", safetext.Sanitize(s.Aborted))
 	}
 	return tw.Flush()
 }
 
-// printable replaces control characters (tabs, line ends, terminal escape
-// sequences) in server text with spaces before it reaches a terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
+// truncate cuts s to at most max bytes, on a character boundary, marking
+// the cut with "…".
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // formatTime formats t as finished_at does; "" for the zero time.
@@ -263,54 +281,3 @@ func formatTime(t time.Time) string {
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
-
-// WriteFileAtomic replaces path with data so that a reader (or a crash) sees
-// either the old file or the new one, never a part: it writes a temporary
-// file in the same directory, syncs it, renames it over path and syncs the
-// directory. The file gets mode perm exactly (the umask does not apply).
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable. Some file systems cannot sync a
-// directory; the rename has happened, so that is not an error.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	return nil
-}

@@ -3,9 +3,11 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -166,7 +168,7 @@ func TestSummaryWriteTextControlChars(t *testing.T) {
 	if err := s.WriteText(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := buf.String(), "  code 1 2  1      bad [2J  server\n"; !strings.Contains(got, want) {
+	if got, want := buf.String(), "  code 1 2  1      bad\\u001b[2J  server\n"; !strings.Contains(got, want) {
 		t.Errorf("WriteText wrote\n%q\nwant it to contain %q", got, want)
 	}
 }
@@ -187,7 +189,9 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fi.Mode().Perm(), os.FileMode(0o640); got != want {
+	// Windows has no mode bits (Go reports 0666); TestWriteFileAtomicPrivateOnWindows
+	// checks the access-control list there.
+	if got, want := fi.Mode().Perm(), os.FileMode(0o640); got != want && runtime.GOOS != "windows" {
 		t.Errorf("mode = %v, want %v", got, want)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -196,5 +200,62 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x"), nil, 0o600); err == nil {
 		t.Errorf("WriteFileAtomic into a missing directory = nil, want an error")
+	}
+}
+
+// TestSummarySanitisesServerText: whatever server text reaches a Summary
+// (a code read back from an old result file, the breaker's reason quoting a
+// message) is printed without a raw control or bidirectional character, in
+// the text for stderr and in the --summary JSON.
+func TestSummarySanitisesServerText(t *testing.T) {
+	const hostile = "\x1b]0;owned\x07\x1b[2J\u202eevil\u2066\u009b"
+	s := NewSummary(start)
+	s.Add(Result{Status: StatusFailed, Code: "1" + hostile, Message: "m" + hostile, Attempts: 1})
+	s.Aborted = "the first 20 answered rows all failed with code 10002 (" + hostile + ")"
+	s.Finish(start.Add(time.Second))
+	var text bytes.Buffer
+	if err := s.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	data, err := s.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back SummaryJSON
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	for what, out := range map[string]string{
+		"WriteText": text.String(), "JSON": string(data), "JSON aborted": back.Aborted,
+		"JSON code": back.ByCode[0].Code, "JSON message": back.ByCode[0].Message,
+	} {
+		if strings.ContainsAny(out, "\x1b\x07\u202e\u2066\u009b") {
+			t.Errorf("%s = %q, holds a raw control or bidirectional character", what, out)
+		}
+	}
+	if !strings.Contains(text.String(), `all failed with code 10002 (\u001b]0;owned\u0007\u001b[2J\u202eevil`) {
+		t.Errorf("WriteText wrote\n%s\nwant the aborted line with the sequence shown escaped", text.String())
+	}
+}
+
+// TestSummaryCodesBounded: a server that answers a new code for every row
+// cannot grow the summary with the input.
+func TestSummaryCodesBounded(t *testing.T) {
+	s := NewSummary(start)
+	const extra = 50
+	for i := range MaxCodes + extra {
+		s.Add(Result{Status: StatusFailed, Code: fmt.Sprint(90000 + i), Message: strings.Repeat("x", 10000), Attempts: 1})
+	}
+	codes := s.Codes()
+	if len(codes) != MaxCodes+1 {
+		t.Fatalf("Codes() has %d entries, want %d (MaxCodes and %q)", len(codes), MaxCodes+1, OtherCode)
+	}
+	if codes[0].Code != OtherCode || codes[0].Count != extra {
+		t.Errorf("Codes()[0] = %+v, want %q counting %d rows", codes[0], OtherCode, extra)
+	}
+	for _, c := range codes {
+		if len(c.Message) > maxCodeMessage {
+			t.Errorf("code %s keeps a message of %d bytes, want at most %d", c.Code, len(c.Message), maxCodeMessage)
+		}
 	}
 }

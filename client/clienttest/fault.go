@@ -31,16 +31,22 @@ const (
 	// FaultLost applies the registration, then resets the connection
 	// without answering: the client cannot know it succeeded.
 	FaultLost Fault = "lost"
+	// Fault429 answers HTTP 429 with Retry-After: 1, as a WAF or a shared
+	// gateway throttles a stray request whatever the pace; nothing is
+	// applied. Unlike RateLimit it is drawn at random, so it tells noise
+	// from a limit. It is not one of AllFaults: ask for it by name.
+	Fault429 Fault = "429"
 )
 
-// AllFaults returns every fault kind, in the order of SPEC §6.
+// AllFaults returns every fault kind of SPEC §6, in its order; Fault429 is
+// not one of them.
 func AllFaults() []Fault {
 	return []Fault{Fault500, Fault503, FaultReset, FaultHang, FaultBadJSON, FaultHTML, FaultLost}
 }
 
 func (f Fault) valid() bool {
 	switch f {
-	case Fault500, Fault503, FaultReset, FaultHang, FaultBadJSON, FaultHTML, FaultLost:
+	case Fault500, Fault503, FaultReset, FaultHang, FaultBadJSON, FaultHTML, FaultLost, Fault429:
 		return true
 	}
 	return false
@@ -48,7 +54,8 @@ func (f Fault) valid() bool {
 
 // ParseFaults parses a comma-separated list such as "500,reset,lost".
 // Spaces around names are ignored, an empty list gives no faults, and
-// "all" stands for every kind. A name listed twice is drawn twice as often.
+// "all" stands for AllFaults (429 is named on its own). A name listed twice
+// is drawn twice as often.
 func ParseFaults(list string) ([]Fault, error) {
 	var out []Fault
 	for name := range strings.SplitSeq(list, ",") {
@@ -62,7 +69,7 @@ func ParseFaults(list string) ([]Fault, error) {
 		}
 		f := Fault(name)
 		if !f.valid() {
-			return nil, fmt.Errorf("unknown fault %q: want a comma-separated list of 500, 503, reset, hang, badjson, html, lost (or all)", name)
+			return nil, fmt.Errorf("unknown fault %q: want a comma-separated list of 500, 503, reset, hang, badjson, html, lost (or all), 429", name)
 		}
 		out = append(out, f)
 	}

@@ -23,6 +23,7 @@ func TestParseFaults(t *testing.T) {
 		{"500,503,reset,hang,badjson,html,lost", AllFaults(), false},
 		{"all", AllFaults(), false},
 		{"reset,,reset", []Fault{FaultReset, FaultReset}, false},
+		{"429,all", append([]Fault{Fault429}, AllFaults()...), false},
 		{"500,teapot", nil, true},
 		{"404", nil, true},
 	}
@@ -56,6 +57,7 @@ func TestFaults(t *testing.T) {
 		{fault: FaultBadJSON, wantStatus: 200, wantHTTPCount: 1},
 		{fault: FaultHTML, wantStatus: 200, wantHTTPCount: 1},
 		{fault: FaultLost, wantApplied: true},
+		{fault: Fault429, wantStatus: 429, wantRetry: time.Second, wantHTTPCount: 1},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.fault), func(t *testing.T) {
@@ -67,9 +69,10 @@ func TestFaults(t *testing.T) {
 			if !errors.As(err, &te) {
 				t.Fatalf("Register with fault %s = %+v, %v; want a *client.TransportError", tt.fault, resp, err)
 			}
-			if te.StatusCode != tt.wantStatus || !te.MaybeSent || te.RetryAfter != tt.wantRetry || te.Timeout != tt.wantTimeout {
-				t.Errorf("Register with fault %s: error %v = {StatusCode %d MaybeSent %v RetryAfter %v Timeout %v}, want {%d true %v %v}",
-					tt.fault, te, te.StatusCode, te.MaybeSent, te.RetryAfter, te.Timeout, tt.wantStatus, tt.wantRetry, tt.wantTimeout)
+			wantMaybeSent := tt.fault != Fault429 // a 429 is never applied
+			if te.StatusCode != tt.wantStatus || te.MaybeSent != wantMaybeSent || te.RetryAfter != tt.wantRetry || te.Timeout != tt.wantTimeout {
+				t.Errorf("Register with fault %s: error %v = {StatusCode %d MaybeSent %v RetryAfter %v Timeout %v}, want {%d %v %v %v}",
+					tt.fault, te, te.StatusCode, te.MaybeSent, te.RetryAfter, te.Timeout, tt.wantStatus, wantMaybeSent, tt.wantRetry, tt.wantTimeout)
 			}
 			if tt.fault == FaultHang {
 				// The client gave up; the handler must follow before Close.

@@ -245,6 +245,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.status = http.StatusInternalServerError
 		writeRaw(w, o.status, "text/html; charset=utf-8", page500)
 		return
+	case Fault429:
+		o.status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", "1")
+		writeRaw(w, o.status, "application/json", `{"status":429,"error":"Too Many Requests","message":"throttled, retry later"}`)
+		return
 	case Fault503:
 		o.status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")

@@ -71,7 +71,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs.DurationVar(&cfg.opts.Latency, "latency", 0, "delay added to every answer")
 	fs.DurationVar(&cfg.opts.Jitter, "jitter", 0, "uniform ± variation of the latency")
 	fs.Float64Var(&cfg.opts.RateLimit, "rate-limit", 0, "requests per second accepted, the rest get HTTP 429 (0 = no limit)")
-	faults := fs.String("faults", "", "comma-separated faults to inject: 500,503,reset,hang,badjson,html,lost or all")
+	faults := fs.String("faults", "", "comma-separated faults to inject: 500,503,reset,hang,badjson,html,lost or all, and 429 (a stray 429 with Retry-After: 1)")
 	fs.Float64Var(&cfg.opts.FaultRate, "fault-rate", 0, "probability (0..1) that a request gets one of -faults")
 	fs.Int64Var(&cfg.opts.Seed, "seed", 0, "seed of the fault and jitter random source")
 	fs.Usage = func() {

@@ -1,3 +1,5 @@
+//go:build !windows
+
 package main
 
 import (
@@ -253,6 +255,7 @@ type simStats struct {
 	requests int64
 	rate     float64 // (requests-1) / (last arrival - first arrival)
 	codes    map[string]int64
+	statuses map[string]int64 // HTTP statuses answered
 	text     string
 }
 
@@ -268,7 +271,7 @@ func (s *sim) stop() (simStats, error) {
 var statLine = regexp.MustCompile(`(?m)^\s+(\S+(?: \S+)*)\s{2,}(.*)$`)
 
 func parseSimStats(out string) (simStats, error) {
-	st := simStats{codes: map[string]int64{}, text: out}
+	st := simStats{codes: map[string]int64{}, statuses: map[string]int64{}, text: out}
 	i := strings.Index(out, "statistics:")
 	if i < 0 {
 		return st, fmt.Errorf("centagate-sim printed no statistics: %q", out)
@@ -281,15 +284,22 @@ func parseSimStats(out string) (simStats, error) {
 		case "rate":
 			st.rate, _ = strconv.ParseFloat(strings.TrimSuffix(val, " req/s"), 64)
 		case "codes":
-			for kv := range strings.FieldsSeq(val) {
-				k, v, ok := strings.Cut(kv, "=")
-				if n, err := strconv.ParseInt(v, 10, 64); ok && err == nil {
-					st.codes[k] = n
-				}
-			}
+			parseCounts(st.codes, val)
+		case "http status":
+			parseCounts(st.statuses, val)
 		}
 	}
 	return st, nil
+}
+
+// parseCounts reads "k=v k=v" into m.
+func parseCounts(m map[string]int64, val string) {
+	for kv := range strings.FieldsSeq(val) {
+		k, v, ok := strings.Cut(kv, "=")
+		if n, err := strconv.ParseInt(v, 10, 64); ok && err == nil {
+			m[k] = n
+		}
+	}
 }
 
 // allOK checks that the simulator answered code 0 to exactly rows requests
@@ -299,6 +309,16 @@ func (st simStats) allOK(rows int) error {
 		return fmt.Errorf("simulator saw %d requests with codes %v, want %d all answered 0:\n%s", st.requests, st.codes, rows, st.text)
 	}
 	return nil
+}
+
+// okAfter429s checks that the simulator answered code 0 to exactly rows
+// requests, and HTTP 429 to the others; it returns their number.
+func (st simStats) okAfter429s(rows int) (int64, error) {
+	n429 := st.statuses["429"]
+	if st.codes["0"] != int64(rows) || len(st.codes) != 1 || st.requests != int64(rows)+n429 {
+		return 0, fmt.Errorf("simulator saw %d requests with codes %v and HTTP statuses %v, want %d answered 0 and the rest 429:\n%s", st.requests, st.codes, st.statuses, rows, st.text)
+	}
+	return n429, nil
 }
 
 // runResult is one finished measurement: a `tokenreg run`, or the bare

@@ -64,7 +64,7 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	fs.StringVar(&f.admin, "admin", "", "admin username (default $CENTAGATE_ADMIN)")
 	fs.Float64Var(&f.rate, "rate", 10, "requests per second over all workers; 0 = unlimited")
 	fs.IntVar(&f.burst, "burst", 1, "requests the pace may let through at once")
-	fs.IntVar(&f.workers, "workers", 4, "requests in flight at once")
+	fs.IntVar(&f.workers, "workers", 0, "requests in flight at once (default: 16 at --rate 0, else --rate × 0.2 s, 4 to 64)")
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "limit for each request")
 	fs.IntVar(&f.attempts, "attempts", 5, "most requests per row for transient failures (backoff with jitter)")
 	fs.IntVar(&f.abortAfter, "abort-after", 20, "stop (exit 3) if the first N answered rows all fail with one code, or 2.5×N rows in a row end in error; 0 = never")
@@ -118,8 +118,11 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	if f.progress != "auto" && f.progress != "always" && f.progress != "never" {
 		return exitUsage, usagef("--progress %q: use auto, always or never", f.progress)
 	}
-	if f.rate < 0 || f.burst < 1 || f.workers < 1 || f.workers > 1024 || f.attempts < 1 || f.timeout <= 0 || f.abortAfter < 0 {
-		return exitUsage, usagef("--rate must be ≥ 0, --burst ≥ 1, --workers 1..1024, --attempts ≥ 1, --timeout > 0, --abort-after ≥ 0")
+	if f.rate < 0 || f.burst < 1 || f.workers < 0 || f.workers > 1024 || f.attempts < 1 || f.timeout <= 0 || f.abortAfter < 0 {
+		return exitUsage, usagef("--rate must be ≥ 0, --burst ≥ 1, --workers 0..1024 (0 = automatic), --attempts ≥ 1, --timeout > 0, --abort-after ≥ 0")
+	}
+	if f.workers == 0 {
+		f.workers = batch.DefaultWorkers(f.rate)
 	}
 	cfg := batch.Config{
 		Rate: f.rate, Burst: f.burst, Workers: f.workers, Attempts: f.attempts,
@@ -243,7 +246,7 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	if f.summary != "" {
 		if data, err := sum.JSON(); err != nil {
 			logger.Error("summary", "err", err)
-		} else if err := report.WriteFileAtomic(f.summary, data, 0o644); err != nil {
+		} else if err := report.WriteFileAtomic(f.summary, data, 0o600); err != nil { // it quotes server messages: private (issue 16)
 			logger.Error("write --summary", "file", f.summary, "err", err)
 		}
 	}

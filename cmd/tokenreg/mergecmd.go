@@ -99,9 +99,8 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		sum.ExitCode = exitNotAllOK // what one run over the whole input would have ended with
 	}
 	if tmp != nil {
-		if err := tmp.Chmod(0o644); err != nil {
-			return exitUsage, fmt.Errorf("write %s: %w", *out, err)
-		}
+		// CreateTemp made it 0600, as run makes a result: usernames and
+		// phone numbers are personal data.
 		if err := tmp.Sync(); err != nil {
 			return exitUsage, fmt.Errorf("write %s: %w", *out, err)
 		}
@@ -120,7 +119,7 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if *summary != "" {
 		data, err := sum.JSON()
 		if err == nil {
-			err = report.WriteFileAtomic(*summary, data, 0o644)
+			err = report.WriteFileAtomic(*summary, data, 0o600) // it quotes server messages, as run's does
 		}
 		if err != nil {
 			return exitUsage, fmt.Errorf("write --summary %s: %w", *summary, err)
