@@ -48,15 +48,34 @@ func (d *dedup) slot(key uint64) int {
 	return i
 }
 
-// check records the row's pair, or returns the earlier line that gave it
-// (0 if none) and whether that line was for another username.
-func (d *dedup) check(t client.TokenType, sn, username string, line int) (first int, otherUser bool) {
+func (d *dedup) key(t client.TokenType, sn string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(d.seed)
 	h.WriteByte(byte(t))
 	h.WriteString(sn)
-	k := max(h.Sum64(), 1)
-	u := uint64(uint32(maphash.String(d.seed, strings.ToLower(username))))
+	return max(h.Sum64(), 1)
+}
+
+func (d *dedup) user(username string) uint64 {
+	return uint64(uint32(maphash.String(d.seed, strings.ToLower(username))))
+}
+
+// find returns the line that gave the pair (0 if none) and whether it was
+// for another username, without recording anything.
+func (d *dedup) find(t client.TokenType, sn, username string) (line int, otherUser bool) {
+	k := d.key(t, sn)
+	i := d.slot(k)
+	if d.keys[i] != k {
+		return 0, false
+	}
+	v := d.vals[i]
+	return int(v >> 32), uint32(v) != uint32(d.user(username))
+}
+
+// check records the row's pair, or returns the earlier line that gave it
+// (0 if none) and whether that line was for another username.
+func (d *dedup) check(t client.TokenType, sn, username string, line int) (first int, otherUser bool) {
+	k, u := d.key(t, sn), d.user(username)
 	i := d.slot(k)
 	if d.keys[i] == k {
 		v := d.vals[i]
@@ -77,34 +96,33 @@ func (d *dedup) check(t client.TokenType, sn, username string, line int) (first 
 	return 0, false
 }
 
-// phoneIndex finds an SMS number given again in another writing: with or
-// without a leading '+', "00" or national '0' ("+60123456789",
-// "0060123456789", "60123456789"). Such rows are not duplicates (the text
-// differs, and telling a national number from an international one needs
-// the country), so both are sent; validate warns, since the server will most
-// likely answer the second with 29004. Only a dry run pays for it: the index
-// is allocated at its first SMS row.
-type phoneIndex struct {
-	rows int
-	d    *dedup
-}
-
-// phoneKey is the number without its leading '+' and zeros.
+// phoneKey is an SMS number without its leading '+' and zeros.
 func phoneKey(sn string) string {
 	return strings.TrimLeft(strings.TrimPrefix(sn, "+"), "0")
 }
 
-// check records the row's number and returns a warning if an earlier line
-// gave the same number written differently.
-func (x *phoneIndex) check(row *Row) string {
+// phoneVariant finds an SMS number given on an earlier line in another
+// writing: with or without a leading '+', "00" or national '0'
+// ("+60123456789", "0060123456789", "60123456789"). Such rows are not
+// duplicates (the text differs, and telling a national number from an
+// international one needs the country), so both are sent; validate warns,
+// since the server will most likely answer the second with 29004. It looks
+// the other writings up in the index check fills, so it costs no memory;
+// call it after check recorded the row.
+func (d *dedup) phoneVariant(row *Row) string {
 	k := phoneKey(row.TokenSn)
 	if row.TokenType != client.SMS || k == "" {
 		return ""
 	}
-	if x.d == nil {
-		x.d = newDedup(x.rows)
+	first, other := 0, false
+	for _, v := range [...]string{"+" + k, k, "0" + k, "00" + k} {
+		if v == row.TokenSn {
+			continue
+		}
+		if line, o := d.find(client.SMS, v, row.Username); line > 0 && (first == 0 || line < first) {
+			first, other = line, o
+		}
 	}
-	first, other := x.d.check(client.SMS, k, row.Username, row.Line)
 	switch {
 	case first == 0:
 		return ""

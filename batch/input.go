@@ -141,14 +141,14 @@ type ReaderOptions struct {
 
 // separators are the separators an input may be written with: the one its
 // header line is split by into recognisable columns (csvfile.Options).
-var separators = []byte{',', ';', '\t', '|'}
+const separators = ",;\t|"
 
 // NewReader reads and checks the header. name is used in errors. The
 // returned error is an *InputError for a file that cannot be used.
 func NewReader(name string, r io.Reader, opt ReaderOptions) (*Reader, error) {
 	sum := sha256.New()
 	cr, err := csvfile.NewReader(io.TeeReader(r, sum), csvfile.Options{
-		Separators: separators,
+		Separators: []byte(separators),
 		Score:      scoreHeader,
 		UTF16:      true,
 		MaxRecord:  MaxRecordBytes,
@@ -612,7 +612,8 @@ func excelProblem(name, v string) string {
 }
 
 // scientific reports whether s is a number in Excel's scientific notation:
-// digits, an optional fraction, then E, a sign and digits (6.01234E+10).
+// digits, an optional fraction, then E, a sign and digits (6.01234E+10, or
+// 6,01234E+10 where the decimal separator is a comma).
 func scientific(s string) bool {
 	i := 0
 	for i < len(s) && (s[i] == '+' || s[i] == '-') {
@@ -628,7 +629,7 @@ func scientific(s string) bool {
 	if digits() == 0 {
 		return false
 	}
-	if i < len(s) && s[i] == '.' {
+	if i < len(s) && (s[i] == '.' || s[i] == ',') { // ',' in a European Excel
 		i++
 		if digits() == 0 {
 			return false

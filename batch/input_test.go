@@ -10,7 +10,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"testing/iotest"
+	"unicode"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/tokenreg/tokenreg/client"
 )
@@ -61,6 +64,7 @@ func TestReaderAcceptsTolerableShapes(t *testing.T) {
 		{"lone CR in an LF file", "username,tokenSn,tokenType\nalice,+60123456789,1\rbob,OTP1,2\n", []int{2, 3}},
 		{"semicolons", "username;tokenSn;tokenType\nalice;+60123456789;1\nbob;OTP1;2\n", []int{2, 3}},
 		{"tabs", "username\ttokenSn\ttokenType\nalice\t+60123456789\t1\n", []int{2}},
+		{"powershell type line", "#TYPE System.Management.Automation.PSCustomObject\r\n\"username\",\"tokenSn\",\"tokenType\"\r\n\"alice\",\"OTP1\",\"2\"\r\n", []int{3}},
 		{"excel sep line", "sep=;\r\nusername;tokenSn;tokenType\r\nalice;+60123456789;1\r\n", []int{3}},
 		{"sep line names a comma", "sep=,\nusername,tokenSn,tokenType\nalice,\"a;b\",2\n", []int{3}},
 		{"header with alt+enter", "\"User\nName\",\"Token\r\nSN\",Type\nalice,OTP1,2\n", []int{4}},
@@ -156,6 +160,7 @@ func TestReaderRowProblems(t *testing.T) {
 		{"replacement character", "al\ufffdce,OTP1,2", "U+FFFD"},
 		{"scientific phone", "alice,6.01234E+10,1", "scientific notation"},
 		{"scientific serial", "alice,1.23457E+11,2", "Excel rewrote in scientific notation"},
+		{"scientific with a decimal comma", "alice,\"6,01234E+10\",1", "scientific notation"},
 		{"formula text serial", "alice,=\"OTP-0001\",2", "spreadsheet formula, not a value: write the value itself (OTP-0001)"},
 		{"quoted formula text", "alice,\"=\"\"OTP-0001\"\"\",2", "format the column as Text"},
 		{"formula text username", "\"=\"\"007\"\"\",OTP1,2", "username \"=\\\"007\\\"\" is a spreadsheet formula"},
@@ -250,39 +255,100 @@ func FuzzReader(f *testing.F) {
 	f.Add("username,tokenSn,tokenType\nalice,\"OTP1,2\n")
 	f.Add("username,tokenSn\n")
 	f.Add("a,b,c,d\n1,2,3\n")
+	// The operator-file classes of issue 10 (see testdata/inputs).
+	f.Add("tokenType,username,tokenSn\r2,alice,OTP1\r1,bob,+60120000050\r")                          // classic Mac
+	f.Add("username,tokenSn,tokenType\nbob,\"OTP2,2\ncarol,OTP3,2\ndave,\"OTP4\"x,2\nerin,OTP5,2\n") // malformed multi-line quote
+	f.Add("username,tokenSn,tokenType,notes\nalice,\"OTP1,2,\nbob,OTP2\",2,\ndave,OTP4,2,\"see\nerin,OTP5,2,x\"\n")
+	f.Add("username,tokenSn,tokenType\r\nalice,OTP1,2\r\ntokenSn,username,tokenType\r\nOTP3,carol,2\r\n") // glued, reordered
+	f.Add("\ufeffusername,tokenSn,tokenType\r\nalice,OTP1,2\r\n\ufeffusername,tokenSn,tokenType\r\nbob,OTP2,2\r\n")
+	f.Add(utf16LE("\ufeffusername\ttokenSn\ttokenType\r\nJosé\tOTP1\t2\r\n"))
+	f.Add(utf16BE("\ufeffusername,tokenSn,tokenType\nbob,OTP1,2\n"))
+	f.Add("\xff\xfe")
+	f.Add(utf16LE("username,tokenSn,tokenType\r\nalice,OTP1,2\r\n"))
+	f.Add("username\ttokenSn\ttokenType\nalice\tOTP1\t2\n")
+	f.Add("username;tokenSn;tokenType\nalice;OTP1;2\n")
+	f.Add("sep=;\r\nusername;tokenSn;tokenType;notes\r\nalice;OTP1;2;a, b\r\n")
+	f.Add("user;a,type\n")
+	f.Add("\"User\nName\",\"Token\nSN\",Type\r\nalice,OTP1,2\r\n")
+	f.Add("PK\x03\x04\x14\x00\x06\x00\x08\x00")
+	f.Add("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00")
+	f.Add("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+	f.Add("username,tokenSn,tokenType\nbo\u200bb,OTP1,2\n\u00a0carol,+60120000052,1\ndave,OTP\u00adX,2\nerin\u2060,OTP2,2\n\u200e\u200e,OTP3,2\nivy,OTP4\u202f,2\n")
+	f.Add("username,tokenSn,tokenType\r\nalice,OTP1,2\r\n\ufeffbob,OTP2,2\r\n")
+	f.Add("username,tokenSn,tokenType\nalice,6.01234E+10,1\nbob,1.23457E+11,2\ncarol,=\"OTP-0001\",2\ndave,\"=\"\"OTP-0002\"\"\",2\n")
+	f.Add("username,tokenSn,tokenType\r\nalice,OTP1,2\r\n\x1a")
+	f.Add("username,tokenSn,tokenType\r\nalice,OTP1,2\x1a")
+	f.Add("username,tokenSn,tokenType\r\n\x1abob,OTP1,2\r\n")
+	f.Add("username,tokenSn,tokenType,name\r\nbob,OTP1,2,Andr\xe9\r\n")
+	f.Add("username,tokenSn,tokenType\nalice,+60120000060,1\nbob,60120000060,1\ncarol,0060120000060,1\n")
+	f.Add("username,tokenSn,tokenType\n" + strings.Repeat("x", MaxRecordBytes+10) + "\nbob,OTP1,2\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		rd, err := NewReader("fuzz.csv", strings.NewReader(text), ReaderOptions{})
-		if err != nil {
-			var ie *InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("NewReader error %T %v is not an *InputError", err, err)
+		rows, fatal := fuzzRead(t, strings.NewReader(text))
+		for i, r := range rows {
+			if i > 0 && r.Line <= rows[i-1].Line {
+				t.Fatalf("line %d after line %d: lines must increase", r.Line, rows[i-1].Line)
 			}
-			return
+			if r.Line < 2 {
+				t.Fatalf("row at line %d: the header is line 1 or later", r.Line)
+			}
+			if r.Problem != "" {
+				continue
+			}
+			if !r.TokenType.Valid() || r.Username == "" || r.TokenSn == "" || len(r.TokenSn) > MaxFieldBytes || len(r.Username) > MaxFieldBytes {
+				t.Fatalf("row %+v accepted but not sendable", r)
+			}
+			for _, v := range []string{r.Username, r.TokenSn} {
+				if !utf8.ValidString(v) || strings.ContainsFunc(v, func(c rune) bool {
+					return c != ' ' && (unicode.IsControl(c) || unicode.In(c, unicode.Cf, unicode.Zs, unicode.Zl, unicode.Zp) || c == utf8.RuneError)
+				}) {
+					t.Fatalf("row %+v accepted with an invisible, control or replaced character", r)
+				}
+				if scientific(v) || strings.HasPrefix(v, `="`) && strings.HasSuffix(v, `"`) && len(v) >= 3 {
+					t.Fatalf("row %+v accepted with a value Excel changed", r)
+				}
+			}
 		}
-		last := 1
-		for i := 0; ; i++ {
-			r, err := rd.Read()
-			if errors.Is(err, io.EOF) {
-				return
+		// The pre-pass counts what Read returns, and refuses what it refuses.
+		if rd, err := NewReader("fuzz.csv", strings.NewReader(text), ReaderOptions{}); err == nil {
+			n, err := rd.Count()
+			if (err != nil) != (fatal != nil) || fatal == nil && n != len(rows) {
+				t.Fatalf("Count = %d, %v; Read gave %d rows, fatal %v", n, err, len(rows), fatal)
 			}
-			if err != nil {
-				var ie *InputError
-				if !errors.As(err, &ie) {
-					t.Fatalf("Read error %T %v is not an *InputError", err, err)
-				}
-				return
-			}
-			if r.Line <= last {
-				t.Fatalf("line %d after line %d: lines must increase", r.Line, last)
-			}
-			last = r.Line
-			if r.Problem == "" {
-				if !r.TokenType.Valid() || r.Username == "" || r.TokenSn == "" || len(r.TokenSn) > MaxFieldBytes {
-					t.Fatalf("row %+v accepted but not sendable", r)
-				}
+		}
+		// Read a byte at a time (a CR at the end of every buffer): the same.
+		if len(text) < 4096 {
+			rows1, fatal1 := fuzzRead(t, iotest.OneByteReader(strings.NewReader(text)))
+			if fmt.Sprint(rows1, fatal1) != fmt.Sprint(rows, fatal) {
+				t.Fatalf("read a byte at a time:\n%v %v\nwant\n%v %v", rows1, fatal1, rows, fatal)
 			}
 		}
 	})
+}
+
+// fuzzRead reads every row; fatal is the *InputError that stopped it.
+func fuzzRead(t *testing.T, in io.Reader) (rows []Row, fatal error) {
+	rd, err := NewReader("fuzz.csv", in, ReaderOptions{})
+	if err != nil {
+		var ie *InputError
+		if !errors.As(err, &ie) {
+			t.Fatalf("NewReader error %T %v is not an *InputError", err, err)
+		}
+		return nil, err
+	}
+	for {
+		r, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("Read error %T %v is not an *InputError", err, err)
+			}
+			return rows, err
+		}
+		rows = append(rows, r)
+	}
 }
 
 func TestDedupGrowsAndFinds(t *testing.T) {
@@ -325,7 +391,7 @@ func TestCountMatchesRead(t *testing.T) {
 	}
 }
 
-func TestPhoneIndex(t *testing.T) {
+func TestPhoneVariant(t *testing.T) {
 	rows := []struct {
 		user, sn string
 		want     string // a substring of the warning, "" for none
@@ -340,16 +406,18 @@ func TestPhoneIndex(t *testing.T) {
 		{"gina", "+60120000003", ""}, // a different number
 		{"hank", "60120000030", ""},  // not a prefix variant: a digit more at the end
 	}
-	x := phoneIndex{}
+	d := newDedup(0)
 	for i, r := range rows {
 		row := Row{Line: i + 2, Username: r.user, TokenSn: r.sn, TokenType: client.SMS}
-		got := x.check(&row)
+		d.check(row.TokenType, row.TokenSn, row.Username, row.Line)
+		got := d.phoneVariant(&row)
 		if r.want == "" && got != "" || !strings.Contains(got, r.want) {
 			t.Errorf("line %d (%s, %s): warning %q, want %q", row.Line, r.user, r.sn, got, r.want)
 		}
 	}
 	otp := Row{Line: 99, Username: "zed", TokenSn: "60120000001", TokenType: client.OTP}
-	if got := x.check(&otp); got != "" {
+	d.check(otp.TokenType, otp.TokenSn, otp.Username, otp.Line)
+	if got := d.phoneVariant(&otp); got != "" {
 		t.Errorf("an OTP serial got the phone warning %q", got)
 	}
 }

@@ -78,6 +78,11 @@ type Config struct {
 	// Select, if set, drops the rows it returns false for: they get no
 	// result row (retry's --status and --codes filters).
 	Select func(*Row) bool
+	// Limit, if positive, is the most rows handed to the workers (a
+	// canary, --limit): at the next row to send, reading stops, the rows
+	// out finish, and Run returns ErrLimit. Undecided rows get no result
+	// row, so --resume sends them.
+	Limit int
 	// Logger receives warnings and, with Verbose, a debug line per row.
 	Logger  *slog.Logger
 	Verbose bool
@@ -92,6 +97,9 @@ type Config struct {
 type AbortError struct{ Reason string }
 
 func (e *AbortError) Error() string { return "aborted: " + e.Reason }
+
+// ErrLimit is returned when Config.Limit rows were sent and rows remain.
+var ErrLimit = errors.New("stopped at the row limit")
 
 // Outcome says how a run ended, beyond its error.
 type Outcome struct {
@@ -112,6 +120,7 @@ type pipeline struct {
 	out     *report.Writer
 	sum     *report.Summary
 	results chan report.Result
+	limited bool // read stopped at cfg.Limit; set by read before g.Wait returns
 }
 
 // Run reads every row from rd and writes exactly one result per decided row
@@ -122,7 +131,7 @@ type pipeline struct {
 //
 // The error is nil when every row was decided, an *InputError for an
 // unusable input, an *AbortError from the circuit breaker, ctx's error on
-// interruption, or a write error.
+// interruption, ErrLimit when Config.Limit stopped it, or a write error.
 func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summary, cfg Config) (Outcome, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers(cfg.Rate)
@@ -196,6 +205,9 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	if err := ctx.Err(); err != nil {
 		return o, err
 	}
+	if p.limited {
+		return o, ErrLimit
+	}
 	return o, nil
 }
 
@@ -208,7 +220,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
-	phones := phoneIndex{rows: p.cfg.Rows} // validate's warning (dedup.go)
+	submitted := 0
 	for ctx.Err() == nil {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -280,7 +292,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 					otpUsers[k] = uint32(row.Line)
 				}
 			}
-			if w := phones.check(&row); w != "" {
+			if w := dd.phoneVariant(&row); w != "" {
 				msg = w
 				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 			}
@@ -290,6 +302,11 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		// An error row of an earlier result (retry) may say its request
 		// reached the server without an answer.
 		unknown := prior.unknown || (row.Status == string(report.StatusError) && strings.Contains(row.Message, unknownNote))
+		if p.cfg.Limit > 0 && submitted == p.cfg.Limit {
+			p.limited = true
+			return nil
+		}
+		submitted++
 		if !sc.submit(ctx, jobs, job{row: row, unknown: unknown}) {
 			return nil
 		}
@@ -307,16 +324,22 @@ func noun(t client.TokenType) string {
 // write owns the result writer, the summary and the circuit breaker. It
 // drains results until the channel closes, even after a failure, so that no
 // producer ever blocks on it.
-func (p *pipeline) write(stop context.CancelCauseFunc) error {
-	var werr error
+func (p *pipeline) write(stop context.CancelCauseFunc) (werr error) {
+	p.out.BufferUnsent() // unsent rows reach the file in batches; flushed below
+	defer func() {
+		if err := p.out.Flush(); err != nil && werr == nil {
+			werr = fmt.Errorf("write result: %w", err)
+		}
+	}()
 	br := newBreaker(p.cfg.AbortAfter)
-	for r := range p.results {
+	for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+		r := a.r
 		if werr != nil {
 			continue
 		}
 		sent := p.cfg.Ledger != nil && r.Attempts > 0
-		if sent && r.Status == report.StatusOK {
-			if err := p.record(r); err != nil {
+		if a.recorded {
+			if err := a.recordErr; err != nil {
 				werr = fmt.Errorf("ledger: %w", err)
 				stop(werr)
 				continue

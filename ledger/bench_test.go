@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,4 +75,26 @@ func BenchmarkRecord(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkIntentRecord is a run's ledger traffic for one new row: an
+// Intent from one of 4 workers, then the row's Record, concurrently.
+func BenchmarkIntentRecord(b *testing.B) {
+	l := open(b, filepath.Join(b.TempDir(), "ledger.db"), Options{})
+	ctx := context.Background()
+	at := time.Now()
+	var next atomic.Int64
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			user, sn := fmt.Sprintf("user%d", i), fmt.Sprintf("OTP-%08d", i)
+			if _, err := l.Intent(ctx, user, client.OTP, sn); err != nil {
+				b.Fatal(err)
+			}
+			if err := l.Record(ctx, user, client.OTP, sn, at, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

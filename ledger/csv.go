@@ -117,14 +117,20 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 	}
 	nfields := len(hdr)
 
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
+	// The committer's group commits wait meanwhile; Lookups read the
+	// ledger again afterwards.
+	l.com.mu.Lock()
+	defer l.com.mu.Unlock()
+	defer l.keys.reset()
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("import: %w", err)
 	}
 	defer tx.Rollback()
-	st := tx.StmtContext(ctx, l.record)
+	st, err := tx.PrepareContext(ctx, recordSQL)
+	if err != nil {
+		return 0, 0, fmt.Errorf("import: %w", err)
+	}
 	defer st.Close()
 
 	for {

@@ -309,3 +309,32 @@ func TestMigrateAddsLost(t *testing.T) {
 		t.Errorf("Export() after migration =\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// TestImportOperatorFiles: import reads through the CSV layer every reader
+// shares, so it refuses what is not CSV text by name and reads a lone-CR
+// file as the input reader does.
+func TestImportOperatorFiles(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name, csv, wantErr string
+		imported           int
+	}{
+		{"workbook", "PK\x03\x04\x14\x00\x06\x00", "this is an Excel workbook (.xlsx)", 0},
+		{"utf-16", "\xff\xfeu\x00s\x00", "this is UTF-16 text", 0},
+		{"not utf-8", "username,tokenSn,tokenType,registered_at\nJos\xe9,OTP-1,OTP,\n", "line 2: the file is not UTF-8 text", 0},
+		{"classic mac", "username,tokenSn,tokenType,registered_at\rjose,OTP-1,OTP,\rjane,OTP-2,OTP,\r", "", 2},
+		{"record too long", "username,tokenSn,tokenType,registered_at\n" + strings.Repeat("x", 70000) + "\n", "line 2: the record is 70001 bytes long", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+			imported, _, err := l.Import(ctx, strings.NewReader(tt.csv), "")
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Import() error = %v, want %q", err, tt.wantErr)
+			}
+			if imported != tt.imported {
+				t.Errorf("Import() imported %d, want %d", imported, tt.imported)
+			}
+		})
+	}
+}

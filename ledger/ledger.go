@@ -49,17 +49,25 @@ type Options struct {
 // Close it, which releases the lock for the next run.
 type Ledger struct {
 	path     string // as the caller gave it, for messages
+	abs      string
 	runID    string
 	readOnly bool
 
 	db     *sql.DB
-	lookup *sql.Stmt
-	record *sql.Stmt // nil when read-only
-	lock   *fileLock // nil when read-only
+	lookup *sql.Stmt  // read-only opens: Lookup queries the database
+	com    *committer // nil when read-only
+	lock   *fileLock  // nil when read-only
 
-	// wmu serialises this process's writes (Record, Import), so that they
-	// queue here rather than in SQLite's busy handler, which sleeps.
-	wmu sync.Mutex
+	// keys answers a writable ledger's Lookups from memory; loadMu
+	// serialises its scan.
+	keys   *keySet
+	loadMu sync.Mutex
+
+	// prior holds the keys of intents left by other runs (read at Open:
+	// no other run writes while this one holds the lock), removed as this
+	// run writes or drops its own intent of the key.
+	priorMu sync.Mutex
+	prior   map[string]struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,7 +91,7 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	l := &Ledger{path: path, runID: opt.RunID, readOnly: opt.ReadOnly}
+	l := &Ledger{path: path, abs: abs, runID: opt.RunID, readOnly: opt.ReadOnly}
 	if l.runID == "" {
 		l.runID = defaultRunID(time.Now(), os.Getpid())
 	}
@@ -97,12 +105,20 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 		if l.lock, err = acquire(ctx, path, opt.Wait, l.runID); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+		// The database and SQLite's files beside it obey the lock file's
+		// rules (see acquire): no links, regular, the effective user's.
+		f, err := openOwned(abs)
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("open ledger: %w", err)
 		}
 		f.Close()
+		for _, side := range []string{abs + "-wal", abs + "-shm"} {
+			if err := checkSidecar(side); err != nil {
+				l.Close()
+				return nil, fmt.Errorf("open ledger: %w", err)
+			}
+		}
 	}
 
 	if l.db, err = sql.Open("sqlite", dsn(abs, opt.ReadOnly)); err != nil {
@@ -121,38 +137,78 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
-	if l.lookup, err = l.db.PrepareContext(ctx, `SELECT registered_at FROM registrations
-		WHERE username = ? AND token_type = ? AND token_sn = ?`); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
-	}
-	if !opt.ReadOnly {
-		// A registration recorded twice keeps the later date: a success
-		// after an earlier one means the earlier binding was undone, and
-		// imports of several result files may come in any order.
-		if l.record, err = l.db.PrepareContext(ctx, `INSERT INTO registrations
-			(username, token_type, token_sn, registered_at, run_id, lost) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (username, token_type, token_sn) DO UPDATE
-			SET registered_at = excluded.registered_at, run_id = excluded.run_id, lost = excluded.lost
-			WHERE excluded.registered_at > registrations.registered_at`); err != nil {
+	if opt.ReadOnly {
+		if l.lookup, err = l.db.PrepareContext(ctx, `SELECT registered_at FROM registrations
+			WHERE username = ? AND token_type = ? AND token_sn = ?`); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("open ledger %s: %w", path, err)
 		}
+		return l, nil
+	}
+	l.keys = newKeySet()
+	if err := l.loadPrior(ctx); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	if err := l.startCommitter(ctx); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// loadPrior reads the intents other runs left behind, once those whose
+// registration was recorded are dropped.
+func (l *Ledger) loadPrior(ctx context.Context) error {
+	if _, err := l.db.ExecContext(ctx, dropResolvedSQL); err != nil {
+		return err
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT username, token_type, token_sn FROM intents WHERE run_id <> ?`, l.runID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	l.prior = make(map[string]struct{})
+	for rows.Next() {
+		var user, sn string
+		var t int
+		if err := rows.Scan(&user, &t, &sn); err != nil {
+			return err
+		}
+		l.prior[intentKey(user, client.TokenType(t), sn)] = struct{}{}
+	}
+	return rows.Err()
+}
+
+// intentKey is the exact key of prior.
+func intentKey(user string, t client.TokenType, sn string) string {
+	return user + "\x00" + strconv.Itoa(int(t)) + "\x00" + sn
+}
+
+// dropPrior removes a key from prior and reports whether it was there.
+func (l *Ledger) dropPrior(user string, t client.TokenType, sn string) bool {
+	l.priorMu.Lock()
+	defer l.priorMu.Unlock()
+	if len(l.prior) == 0 {
+		return false
+	}
+	k := intentKey(user, t, sn)
+	_, ok := l.prior[k]
+	delete(l.prior, k)
+	return ok
 }
 
 // dsn is the driver's name for the database at abs. Every connection of the
 // pool runs its pragmas.
 //
-// Durability: journal_mode=WAL with synchronous=FULL fsyncs the WAL at every
-// commit, so a Record that returned survives a power loss or kernel panic,
-// not only a killed process. SPEC §5a promises each success is recorded
-// before its result row is written; with synchronous=NORMAL the last
-// commits could roll back after a power loss while the result row, written
-// later but flushed by the OS, survived, and the next nightly run would send
-// that registration again. The price is one fsync per successful row, small
-// next to the HTTP request that preceded it.
+// Durability: journal_mode=WAL with synchronous=FULL on every connection
+// of the pool (Import, Export, migrations). A run's writes go through the
+// committer's own connection instead (commit.go), which commits with
+// synchronous=NORMAL and fsyncs the WAL itself before a Record returns: a
+// Record that returned survives a power loss or kernel panic, not only a
+// killed process, as SPEC §5a needs (with the last commits rolled back
+// after a power loss while the result row, written later but flushed by the
+// OS, survived, the next nightly run would send that registration again).
 func dsn(abs string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
@@ -178,12 +234,27 @@ func defaultRunID(now time.Time, pid int) string {
 }
 
 // Lookup reports whether the registration of tokenSn (of type t) to
-// username was recorded, and when. The key is exact: no case folding or
-// trimming. It is safe to call concurrently with Record, and sees every
-// Record that has returned.
+// username was recorded, and when (to the millisecond). The key is exact:
+// no case folding or trimming. It is safe to call concurrently with Record,
+// and sees every Record that has returned.
+//
+// On a writable ledger the first Lookup reads every key once into memory
+// (see keys.go: 16 bytes a registration), and Lookups are then answered
+// from there. A read-only ledger queries the database each time, so that
+// it sees what a run writing the ledger meanwhile records.
 func (l *Ledger) Lookup(ctx context.Context, username string, t client.TokenType, tokenSn string) (at time.Time, found bool, err error) {
 	if !t.Valid() {
 		return time.Time{}, false, fmt.Errorf("ledger lookup: invalid token type %d", int(t))
+	}
+	if l.keys != nil {
+		if err := l.keys.load(ctx, l.db, &l.loadMu); err != nil {
+			return time.Time{}, false, fmt.Errorf("ledger lookup: %w", err)
+		}
+		ms, found := l.keys.lookup(l.keys.fingerprint(username, t, tokenSn))
+		if !found {
+			return time.Time{}, false, nil
+		}
+		return time.UnixMilli(ms).UTC(), true, nil
 	}
 	// A lookup takes microseconds: checking ctx first is enough, and a
 	// cancellable ctx would cost database/sql a goroutine per query.
@@ -206,14 +277,17 @@ func (l *Ledger) Lookup(ctx context.Context, username string, t client.TokenType
 }
 
 // Record stores the registration of tokenSn (of type t) to username at the
-// time at (now if zero), with this run's RunID, in a transaction of its own.
+// time at (now if zero), with this run's RunID, and drops its intent.
 // lost says the success was inferred rather than answered: the server said
 // 29004, 29008 or 29017 ("probably registered to this user") after an
 // attempt whose answer was lost (SPEC §5a). Such a registration is skipped
 // by later runs like any other, and `ledger export` shows the flag.
-// When Record returns nil the registration is durable (see Open). A
-// registration already recorded keeps the later of the two times. It is
-// safe to call concurrently with Lookup.
+//
+// When Record returns nil the registration is durable (see Open): it was
+// committed in a group with the other writes queued meanwhile (group
+// commit, see commit.go), so concurrent callers share one transaction and
+// one fsync. A registration already recorded keeps the later of the two
+// times. It is safe to call concurrently with Lookup, Intent and itself.
 func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error {
 	if l.readOnly {
 		return ErrReadOnly
@@ -224,20 +298,10 @@ func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType
 	if at.IsZero() {
 		at = time.Now()
 	}
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ledger record: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.StmtContext(ctx, l.record).ExecContext(ctx, username, int(t), tokenSn, formatTime(at), l.runID, boolInt(lost)); err != nil {
-		return fmt.Errorf("ledger record: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM intents WHERE username = ? AND token_type = ? AND token_sn = ?`, username, int(t), tokenSn); err != nil {
-		return fmt.Errorf("ledger record: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	at = at.UTC().Truncate(time.Millisecond)
+	l.dropPrior(username, t, tokenSn)
+	o := &op{kind: opRecord, user: username, t: t, sn: tokenSn, at: formatTime(at), atMilli: at.UnixMilli(), lost: lost, done: make(chan error, 1)}
+	if err := l.com.submit(ctx, o); err != nil {
 		return fmt.Errorf("ledger record: %w", err)
 	}
 	return nil
@@ -247,7 +311,7 @@ func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType
 // reports whether another run had noted it and never learnt the outcome
 // (it crashed, or every attempt went unanswered): the server may have
 // applied it, so a 29004, 29008 or 29017 now most likely meets that
-// earlier success.
+// earlier success. It returns once its group is committed (see Record).
 func (l *Ledger) Intent(ctx context.Context, username string, t client.TokenType, tokenSn string) (earlier bool, err error) {
 	if l.readOnly {
 		return false, ErrReadOnly
@@ -255,40 +319,27 @@ func (l *Ledger) Intent(ctx context.Context, username string, t client.TokenType
 	if err := checkKey(username, t, tokenSn); err != nil {
 		return false, fmt.Errorf("ledger intent: %w", err)
 	}
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("ledger intent: %w", err)
 	}
-	defer tx.Rollback()
-	var run string
-	switch err := tx.QueryRowContext(ctx, `SELECT run_id FROM intents WHERE username = ? AND token_type = ? AND token_sn = ?`, username, int(t), tokenSn).Scan(&run); {
-	case err == nil:
-		earlier = run != l.runID
-	case errors.Is(err, sql.ErrNoRows):
-	default:
-		return false, fmt.Errorf("ledger intent: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO intents (username, token_type, token_sn, sent_at, run_id) VALUES (?, ?, ?, ?, ?)`,
-		username, int(t), tokenSn, formatTime(time.Now()), l.runID); err != nil {
-		return false, fmt.Errorf("ledger intent: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	earlier = l.dropPrior(username, t, tokenSn)
+	o := &op{kind: opIntent, user: username, t: t, sn: tokenSn, at: formatTime(time.Now()), done: make(chan error, 1)}
+	if err := l.com.submit(ctx, o); err != nil {
 		return false, fmt.Errorf("ledger intent: %w", err)
 	}
 	return earlier, nil
 }
 
 // Forget removes the intent of a registration the server answered with a
-// failure: its outcome is known, and it was not applied.
+// failure: its outcome is known, and it was not applied. It does not wait
+// for the commit (the next group, milliseconds later, or Close); a failure
+// to commit it is returned by the next call, or by Close.
 func (l *Ledger) Forget(ctx context.Context, username string, t client.TokenType, tokenSn string) error {
 	if l.readOnly {
 		return ErrReadOnly
 	}
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM intents WHERE username = ? AND token_type = ? AND token_sn = ?`, username, int(t), tokenSn); err != nil {
+	l.dropPrior(username, t, tokenSn)
+	if err := l.com.submit(ctx, &op{kind: opForget, user: username, t: t, sn: tokenSn}); err != nil {
 		return fmt.Errorf("ledger forget: %w", err)
 	}
 	return nil
@@ -302,10 +353,11 @@ func (l *Ledger) RunID() string { return l.runID }
 func (l *Ledger) Close() error {
 	l.closeOnce.Do(func() {
 		var errs []error
-		for _, st := range []*sql.Stmt{l.lookup, l.record} {
-			if st != nil {
-				errs = append(errs, st.Close())
-			}
+		if l.com != nil {
+			errs = append(errs, l.com.close())
+		}
+		if l.lookup != nil {
+			errs = append(errs, l.lookup.Close())
 		}
 		if l.db != nil {
 			errs = append(errs, l.db.Close())

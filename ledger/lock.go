@@ -50,12 +50,24 @@ func (e *inUseError) Error() string {
 func (e *inUseError) Is(target error) bool { return target == ErrInUse }
 
 // acquire takes the lock file of the ledger at path, trying again every
-// pollInterval until wait has passed, and writes who holds it into it.
+// pollInterval (or wait/4, if shorter) until wait has passed, and writes who
+// holds it into it.
+//
+// The lock file may sit in a directory other users can write (a shared
+// /var/lib/tokenreg): it is opened without following a symbolic link, must
+// be a regular file owned by the effective user, and is never truncated —
+// the holder's line is written over the start of the file (the reader
+// stops at its newline), so a planted link or file cannot make tokenreg
+// clobber someone else's file.
 func acquire(ctx context.Context, path string, wait time.Duration, runID string) (*fileLock, error) {
 	name := path + ".lock"
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openOwned(name)
 	if err != nil {
 		return nil, fmt.Errorf("lock ledger: %w", err)
+	}
+	poll := pollInterval
+	if wait > 0 && wait/4 < poll {
+		poll = max(wait/4, time.Millisecond)
 	}
 	deadline := time.Now().Add(wait)
 	for {
@@ -73,7 +85,7 @@ func acquire(ctx context.Context, path string, wait time.Duration, runID string)
 			f.Close()
 			return nil, &inUseError{path: path, holder: holder, waited: wait}
 		}
-		t := time.NewTimer(min(left, pollInterval))
+		t := time.NewTimer(min(left, poll))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -83,10 +95,71 @@ func acquire(ctx context.Context, path string, wait time.Duration, runID string)
 		}
 	}
 	// Only for the message a second run prints: the lock holds without it.
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(holderLine(runID)), 0)
-	}
+	f.WriteAt([]byte(holderLine(runID)), 0)
 	return &fileLock{f: f}, nil
+}
+
+// effectiveUID is the user the files must belong to; tests replace it.
+var effectiveUID = os.Geteuid
+
+// openOwned opens (creating, mode 0600) a file tokenreg keeps beside the
+// ledger, refusing a symbolic link, anything but a regular file, and a
+// file of another user. It never truncates.
+func openOwned(name string) (*os.File, error) {
+	if oNoFollow == 0 && isSymlink(name) {
+		return nil, fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it (tokenreg creates the file itself) or pass a different --ledger", name)
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
+	if err != nil {
+		if isSymlink(name) {
+			return nil, fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it (tokenreg creates the file itself) or pass a different --ledger", name)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := checkOwned(name, fi); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkOwned refuses a file that is not regular or not the effective
+// user's.
+func checkOwned(name string, fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s): remove it or pass a different --ledger", name, fi.Mode().Type())
+	}
+	if uid, ok := fileOwner(fi); ok && uid != effectiveUID() {
+		return fmt.Errorf("%s belongs to another user (uid %d, not %d): tokenreg refuses to write a file another user planted; remove it or pass a different --ledger", name, uid, effectiveUID())
+	}
+	return nil
+}
+
+// checkSidecar refuses a planted link or foreign file where SQLite will
+// create its WAL or shared-memory file; a missing one is fine.
+func checkSidecar(name string) error {
+	fi, err := os.Lstat(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it or pass a different --ledger", name)
+	}
+	return checkOwned(name, fi)
+}
+
+// isSymlink reports whether name is a symbolic link.
+func isSymlink(name string) bool {
+	fi, err := os.Lstat(name)
+	return err == nil && fi.Mode()&os.ModeSymlink != 0
 }
 
 // release unlocks and closes the lock file.

@@ -8,6 +8,18 @@ import (
 	"syscall"
 )
 
+// oNoFollow makes OpenFile refuse a symbolic link as the last element.
+const oNoFollow = syscall.O_NOFOLLOW
+
+// fileOwner returns the owner of a file.
+func fileOwner(fi os.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
+
 // tryLock takes an exclusive flock(2) on f without blocking. flock locks
 // belong to the open file description, so two Opens in one process exclude
 // each other too. They are released when the file is closed, and so when

@@ -29,3 +29,10 @@ func unlock(f *os.File) error {
 	ol := windows.Overlapped{Offset: lockOffset}
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, &ol)
 }
+
+// oNoFollow is 0: there is no O_NOFOLLOW here; openOwned's Lstat check
+// (isSymlink) and the regular-file check stand in for it.
+const oNoFollow = 0
+
+// fileOwner reports no owner: Windows has no uid (ACLs guard the files).
+func fileOwner(os.FileInfo) (int, bool) { return 0, false }

@@ -89,9 +89,13 @@ func NewReader(r io.Reader) (*Reader, error) {
 	return rd, nil
 }
 
-// newReader sets up the CSV reader: a result file is UTF-8 with commas.
+// readOptions read a result file: commas, and cells as the Writer wrote
+// them, whatever bytes they hold.
+func readOptions() csvfile.Options { return csvfile.Options{AnyBytes: true} }
+
+// newReader sets up the CSV reader.
 func newReader(r io.Reader) (*Reader, error) {
-	c, err := csvfile.NewReader(r, csvfile.Options{})
+	c, err := csvfile.NewReader(r, readOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +241,7 @@ func (r *Reader) terminated() (bool, error) { return r.csv.Terminated(), nil }
 // Recover stops and returns it, with good covering the rows before.
 func Recover(f io.Reader, fn func(Result) error) (good int64, torn bool, err error) {
 	t := &countReader{r: f}
-	c, err := csvfile.NewReader(t, csvfile.Options{})
+	c, err := csvfile.NewReader(t, readOptions())
 	if fe, ok := errors.AsType[*csvfile.FileError](err); ok && fe.Empty {
 		// Nothing at all, or a BOM cut off from its header.
 		return 0, t.n > 0, nil

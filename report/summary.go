@@ -41,6 +41,17 @@ type Summary struct {
 	// Aborted is why the circuit breaker stopped the run; empty if it did not.
 	// It may quote the server: the reports sanitise it.
 	Aborted string
+	// Limited is set when the run stopped at its --limit (a canary).
+	Limited bool
+	// Remaining is the number of input rows left without a result row
+	// (a canary, an interrupt, an abort): --resume sends them. -1 if
+	// unknown (the input is a pipe).
+	Remaining int
+	// Version is the tokenreg version that ran.
+	Version string
+	// Parameters are the settings the run was made with (flag name to
+	// value; never a secret), for the report.
+	Parameters map[string]string
 
 	start, end time.Time
 	rows, sent int
@@ -164,20 +175,24 @@ func (s *Summary) Rate() float64 {
 // milliseconds; FinishedAt is empty if the Summary was not finished.
 // ByStatus always has the five run statuses, zero or not.
 type SummaryJSON struct {
-	Input          string         `json:"input"`
-	InputSHA256    string         `json:"input_sha256"`
-	Result         string         `json:"result"`
-	StartedAt      string         `json:"started_at"`
-	FinishedAt     string         `json:"finished_at"`
-	ElapsedSeconds float64        `json:"elapsed_seconds"`
-	Rows           int            `json:"rows"`
-	Sent           int            `json:"sent"`
-	ByStatus       map[Status]int `json:"by_status"`
-	ByCode         []CodeCount    `json:"by_code"`
-	RatePerSecond  float64        `json:"rate_per_second"`
-	ExitCode       int            `json:"exit_code"`
-	Interrupted    bool           `json:"interrupted"`
-	Aborted        string         `json:"aborted"`
+	Input          string            `json:"input"`
+	InputSHA256    string            `json:"input_sha256"`
+	Result         string            `json:"result"`
+	StartedAt      string            `json:"started_at"`
+	FinishedAt     string            `json:"finished_at"`
+	ElapsedSeconds float64           `json:"elapsed_seconds"`
+	Rows           int               `json:"rows"`
+	Sent           int               `json:"sent"`
+	ByStatus       map[Status]int    `json:"by_status"`
+	ByCode         []CodeCount       `json:"by_code"`
+	RatePerSecond  float64           `json:"rate_per_second"`
+	ExitCode       int               `json:"exit_code"`
+	Interrupted    bool              `json:"interrupted"`
+	Aborted        string            `json:"aborted"`
+	Limited        bool              `json:"limited"`
+	Remaining      int               `json:"remaining"`
+	Version        string            `json:"version,omitempty"`
+	Parameters     map[string]string `json:"parameters,omitempty"`
 }
 
 // Snapshot returns the summary as the --summary file reports it.
@@ -204,6 +219,10 @@ func (s *Summary) Snapshot() SummaryJSON {
 		ExitCode:       s.ExitCode,
 		Interrupted:    s.Interrupted,
 		Aborted:        safetext.Sanitize(s.Aborted),
+		Limited:        s.Limited,
+		Remaining:      s.Remaining,
+		Version:        s.Version,
+		Parameters:     s.Parameters,
 	}
 }
 
@@ -255,6 +274,15 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	if s.Aborted != "" {
 		fmt.Fprintf(tw, "aborted\t%s\n", safetext.Sanitize(s.Aborted))
+	}
+	if s.Limited {
+		fmt.Fprintf(tw, "limited\tyes: stopped at --limit\n")
+	}
+	switch {
+	case s.Remaining > 0:
+		fmt.Fprintf(tw, "remaining\t%d rows not sent yet (run the same command with --resume)\n", s.Remaining)
+	case s.Remaining < 0:
+		fmt.Fprintf(tw, "remaining\tunknown (the input is a pipe)\n")
 	}
 	return tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -115,6 +116,8 @@ func TestSummaryJSON(t *testing.T) {
 		"exit_code":       1.0,
 		"interrupted":     false,
 		"aborted":         "the first 20 answered rows all failed with code 10002",
+		"limited":         false,
+		"remaining":       0.0,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("JSON() =\n%s\nwant\n%v", b, want)
@@ -257,5 +260,31 @@ func TestSummaryCodesBounded(t *testing.T) {
 		if len(c.Message) > maxCodeMessage {
 			t.Errorf("code %s keeps a message of %d bytes, want at most %d", c.Code, len(c.Message), maxCodeMessage)
 		}
+	}
+}
+
+// A canary's summary says it stopped at --limit and how many rows remain,
+// in the JSON and on stderr, with the run's version and parameters.
+func TestSummaryLimited(t *testing.T) {
+	s := newTestSummary()
+	s.Limited, s.Remaining = true, 42
+	s.Version, s.Parameters = "v9", map[string]string{"limit": "20"}
+	b, err := s.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got SummaryJSON
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Limited || got.Remaining != 42 || got.Version != "v9" || got.Parameters["limit"] != "20" {
+		t.Errorf("JSON() = %s, want limited, remaining 42, version v9, parameters.limit 20", b)
+	}
+	var text bytes.Buffer
+	if err := s.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`remaining +42 rows not sent yet`).MatchString(text.String()) || !strings.Contains(text.String(), "stopped at --limit") {
+		t.Errorf("WriteText() does not say the run stopped at --limit with 42 rows left:\n%s", text.String())
 	}
 }

@@ -9,6 +9,10 @@ import (
 	"github.com/tokenreg/tokenreg/internal/csvfile"
 )
 
+// unsentHeadroom is the room a row must find in the buffer to be buffered:
+// a row shorter than this never straddles two Write calls.
+const unsentHeadroom = 8 << 10
+
 // writeBufferSize bounds the row that reaches the file in one Write call.
 // Rows are a few hundred bytes; a server message would have to be absurdly
 // long to split a row into two writes (which Recover handles anyway).
@@ -27,8 +31,11 @@ const writeBufferSize = 64 << 10
 // writer) owns it. It does not close or sync the underlying io.Writer.
 type Writer struct {
 	csv *csv.Writer
-	rec [10]string // reused for every row
-	buf []byte     // numeric and time cells of the current row
+	bw  *bufio.Writer // csv's buffer
+	rec [10]string    // reused for every row
+	buf []byte        // numeric and time cells of the current row
+
+	bufferUnsent bool
 }
 
 // NewWriter returns a Writer that writes to w. Each call to WriteHeader or
@@ -36,7 +43,24 @@ type Writer struct {
 func NewWriter(w io.Writer) *Writer {
 	// csv.NewWriter keeps a *bufio.Writer that is large enough as it is, so
 	// there is exactly one buffer between the rows and w.
-	return &Writer{csv: csv.NewWriter(bufio.NewWriterSize(w, writeBufferSize))}
+	bw := bufio.NewWriterSize(w, writeBufferSize)
+	return &Writer{csv: csv.NewWriter(bw), bw: bw}
+}
+
+// BufferUnsent makes Write keep the rows of rows never sent (Attempts 0:
+// skipped, invalid, valid) in its 64 KiB buffer instead of flushing each:
+// nothing is in flight for them and --resume decides them again, so a
+// crash may lose them, while one write(2) per row is most of the cost of a
+// nightly run or a validate of a million rows. A sent row is still flushed
+// at once, with the rows buffered before it, and a buffered row reaches the
+// file whole (in one Write call) unless it is over 8 KiB. The caller must
+// call Flush at the end.
+func (w *Writer) BufferUnsent() { w.bufferUnsent = true }
+
+// Flush writes the buffered rows.
+func (w *Writer) Flush() error {
+	w.csv.Flush()
+	return w.csv.Error()
 }
 
 // WriteHeader writes Header and flushes it. Call it once, before the first
@@ -49,7 +73,8 @@ func (w *Writer) WriteHeader() error {
 	return w.csv.Error()
 }
 
-// Write writes r as one row in the order of Header and flushes it. Text cells
+// Write writes r as one row in the order of Header and flushes it (but see
+// BufferUnsent). Text cells
 // go through Escape; duration_ms is whole milliseconds; finished_at is RFC
 // 3339 UTC with milliseconds, empty if r.FinishedAt is zero. An error means
 // the row may not have reached the underlying writer; the Writer is then
@@ -80,8 +105,15 @@ func (w *Writer) Write(r Result) error {
 	rec[7] = nums[i1:i2]
 	rec[8] = nums[i2:i3]
 	rec[9] = nums[i3:]
+	buffer := w.bufferUnsent && r.Attempts == 0
+	if buffer && w.bw.Available() < unsentHeadroom {
+		w.csv.Flush() // the row starts a new buffer, and so a new Write
+	}
 	if err := w.csv.Write(rec[:]); err != nil {
 		return err
+	}
+	if buffer {
+		return nil
 	}
 	w.csv.Flush()
 	return w.csv.Error()

@@ -164,3 +164,54 @@ func BenchmarkWriterFile(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+func TestWriterBufferUnsent(t *testing.T) {
+	var cw countingWriter
+	w := NewWriter(&cw)
+	w.BufferUnsent()
+	if err := w.WriteHeader(); err != nil {
+		t.Fatal(err)
+	}
+	skipped := Result{Username: "u", Status: StatusSkipped, Message: "duplicate of line 2"}
+	line := 2
+	write := func(r Result) {
+		t.Helper()
+		r.Line = line
+		line++
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Unsent rows stay in the buffer: no Write call.
+	for range 3 {
+		write(skipped)
+	}
+	if len(cw.writes) != 1 {
+		t.Fatalf("after 3 unsent rows: %d Write calls, want 1 (the header)", len(cw.writes))
+	}
+	// A sent row goes out at once, with the rows before it.
+	write(Result{Username: "u", Status: StatusOK, Code: "0", Attempts: 1})
+	if len(cw.writes) != 2 || strings.Count(cw.writes[1], "\n") != 4 {
+		t.Fatalf("after a sent row: writes %q, want a second one of 4 rows", cw.writes)
+	}
+	// Many unsent rows: each Write call holds whole rows only.
+	for range 5000 {
+		write(skipped)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for i, s := range cw.writes[2:] {
+		if !strings.HasSuffix(s, "\n") {
+			t.Fatalf("Write call %d ends mid-row: …%q", i+2, s[max(0, len(s)-40):])
+		}
+		rows += strings.Count(s, "\n")
+	}
+	if rows != 5000 {
+		t.Errorf("%d rows reached the writer after Flush, want 5000", rows)
+	}
+	if n := len(cw.writes) - 2; n < 2 || n > 20 {
+		t.Errorf("5000 unsent rows took %d Write calls, want a few (64 KiB each)", n)
+	}
+}

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p out/demo
-rm -f out/demo/addr out/demo/tokens.result.csv out/demo/summary.json
+rm -f out/demo/addr out/demo/tokens.result.csv out/demo/summary.json out/demo/report.html
 
 # The simulator's demo credentials (samples/README.md); tokenreg reads the same variables.
 export CENTAGATE_ADMIN=admin CENTAGATE_AUTH_TOKEN=demo-auth-token CENTAGATE_SECRET_CODE=demo-secret-code
@@ -27,12 +27,13 @@ echo "== simulator listening at $CENTAGATE_URL"
 echo "== tokenreg run samples/tokens.csv --out out/demo/tokens.result.csv"
 status=0
 bin/tokenreg run samples/tokens.csv --out out/demo/tokens.result.csv --force \
-	--rate 50 --workers 4 --summary out/demo/summary.json || status=$?
+	--rate 50 --workers 4 --summary out/demo/summary.json --html out/demo/report.html || status=$?
 echo
 echo "== rows that did not succeed (fix them, then: tokenreg retry out/demo/tokens.result.csv)"
 awk -F, 'NR == 1 || ($5 != "ok") { print }' out/demo/tokens.result.csv | sort -t, -k1,1n
 echo
 echo "== tokenreg exited $status (1 = finished, some rows not ok: expected for the sample)"
+echo "== the run's report: out/demo/report.html (open it in a browser)"
 kill $sim 2>/dev/null || true
 wait $sim 2>/dev/null || true
 trap - EXIT INT TERM

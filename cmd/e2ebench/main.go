@@ -37,6 +37,17 @@
 //   - memory: peak RSS (the child's rusage) of `tokenreg run --rate 0
 //     --workers 16` over 10,000 and over 1,000,000 SMS rows that all
 //     succeed; bar < 64 MB (10⁶ bytes) at 1,000,000.
+//   - ledger: rows/s of `run --rate 0` over 20,000 new rows with a fresh
+//     --ledger, beside the same run without one, in alternating pairs (median
+//     of 3); bar: ratio ≥ 0.80.
+//   - nightly: `run --rate 0 --ledger` over a 1,000,000-row inventory of
+//     which 990,000 are in the ledger (seeded by `tokenreg ledger import`) and
+//     10,000 are new; bars: wall time ≤ 15 s, peak RSS ≤ 96 MB.
+//   - validate: wall time of `tokenreg validate` over 1,000,000 valid rows;
+//     bar ≤ 5 s.
+//   - report: wall time and peak RSS of `tokenreg report` over a generated
+//     1,000,000-row result (mostly ok, every needs-action status, 15
+//     minutes of finished_at); bars < 3 s and < 64 MB.
 //
 // Every row of every figure is a real SMS registration for an existing user
 // with a unique number, so every request succeeds and goes through the whole
@@ -83,7 +94,7 @@ func main() {
 }
 
 // The figures, in the order they run.
-var figureNames = []string{"throughput", "stray429", "ratelimit", "pacing", "latency", "memory"}
+var figureNames = []string{"throughput", "stray429", "ratelimit", "pacing", "latency", "memory", "ledger", "nightly", "validate", "report"}
 
 // sizes are the row counts of one run.
 type sizes struct {
@@ -97,22 +108,29 @@ type sizes struct {
 	stray       int // rows per run of the stray-429 figure
 	limited     int // rows of the rate-limit figure
 	limitRate   float64
+	reportRows  int // rows of the result the report figure draws
 	pacingRate  float64
 	latencyWait time.Duration
+
+	ledgerRows, ledgerReps int // the ledger figure: new rows, pairs of runs
+	nightlyRows            int // the nightly inventory, 1% new
+	validateRows           int
 }
 
 var (
 	fullSizes = sizes{
 		throughput: 40_000, reps: 7, pacing: 2_000, latency: 3_000,
 		memSmall: 10_000, memLarge: 1_000_000, memUsers: 1_000_000,
-		stray: 20_000, limited: 3_000, limitRate: 200,
+		stray: 20_000, limited: 3_000, limitRate: 200, reportRows: 1_000_000,
 		pacingRate: 200, latencyWait: 100 * time.Millisecond,
+		ledgerRows: 20_000, ledgerReps: 3, nightlyRows: 1_000_000, validateRows: 1_000_000,
 	}
 	quickSizes = sizes{
 		throughput: 10_000, reps: 1, pacing: 400, latency: 1_280,
 		memSmall: 10_000, memLarge: 100_000, memUsers: 100_000,
-		stray: 5_000, limited: 1_000, limitRate: 200,
+		stray: 5_000, limited: 1_000, limitRate: 200, reportRows: 100_000,
 		pacingRate: 200, latencyWait: 100 * time.Millisecond,
+		ledgerRows: 5_000, ledgerReps: 1, nightlyRows: 100_000, validateRows: 100_000,
 	}
 )
 
@@ -174,6 +192,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"pacing":     b.pacing,
 		"latency":    b.latency,
 		"memory":     b.memory,
+		"ledger":     b.ledgerCost,
+		"nightly":    b.nightly,
+		"validate":   b.validateFigure,
+		"report":     b.reportFigure,
 	}
 	begin := time.Now()
 	busy0, haveClock := cpuClock()

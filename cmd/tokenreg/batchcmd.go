@@ -42,6 +42,8 @@ type batchFlags struct {
 	insecure                                  bool
 	ledger, codes, statuses                   string
 	pushgateway                               string
+	limit                                     int
+	html                                      string
 }
 
 func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
@@ -79,6 +81,8 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	fs.BoolVar(&f.insecure, "insecure-skip-verify", false, "do not verify the server's TLS certificate (DANGEROUS)")
 	fs.BoolVar(&f.allowHTTP, "allow-http", false, "allow plain http:// to a host that is not loopback")
 	fs.StringVar(&f.ledger, "ledger", "", "skip registrations recorded in this SQLite `FILE`, and record new ones")
+	fs.IntVar(&f.limit, "limit", 0, "canary: send at most `N` rows, then stop (exit 4) so that --resume continues; 0 = all")
+	fs.StringVar(&f.html, "html", "", "also write the run's HTML report (as tokenreg report) to `FILE`")
 	if m == modeRetry {
 		fs.StringVar(&f.codes, "codes", "", "only rows with these server codes, e.g. 29004,29008")
 		fs.StringVar(&f.statuses, "status", "failed,error", "only rows with these statuses")
@@ -118,8 +122,8 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	if f.progress != "auto" && f.progress != "always" && f.progress != "never" {
 		return exitUsage, usagef("--progress %q: use auto, always or never", f.progress)
 	}
-	if f.rate < 0 || f.burst < 1 || f.workers < 0 || f.workers > 1024 || f.attempts < 1 || f.timeout <= 0 || f.abortAfter < 0 {
-		return exitUsage, usagef("--rate must be ≥ 0, --burst ≥ 1, --workers 0..1024 (0 = automatic), --attempts ≥ 1, --timeout > 0, --abort-after ≥ 0")
+	if f.rate < 0 || f.burst < 1 || f.workers < 0 || f.workers > 1024 || f.attempts < 1 || f.timeout <= 0 || f.abortAfter < 0 || f.limit < 0 {
+		return exitUsage, usagef("--rate must be ≥ 0, --burst ≥ 1, --workers 0..1024 (0 = automatic), --attempts ≥ 1, --timeout > 0, --abort-after ≥ 0, --limit ≥ 0")
 	}
 	if f.workers == 0 {
 		f.workers = batch.DefaultWorkers(f.rate)
@@ -127,6 +131,7 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	cfg := batch.Config{
 		Rate: f.rate, Burst: f.burst, Workers: f.workers, Attempts: f.attempts,
 		AbortAfter: f.abortAfter, DryRun: f.dryRun, Logger: logger, Verbose: f.verbose,
+		Limit: f.limit,
 	}
 	if f.shard != "" {
 		if cfg.Shard, err = batch.ParseShard(f.shard); err != nil {
@@ -236,7 +241,10 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 		sum.Aborted = ae.Reason
 	case errors.Is(runErr, context.Canceled):
 		sum.Interrupted = true
+	case errors.Is(runErr, batch.ErrLimit):
+		sum.Limited = true
 	}
+	describeRun(sum, m, f, total, res.resume)
 	if outcome.Unsent > 0 || sum.Interrupted || sum.Aborted != "" {
 		logger.Warn("run stopped before the end: run the same command with --resume to finish", "result", outPath, "rows_held_back", outcome.Unsent)
 	}
@@ -258,6 +266,13 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	if f.pushgateway != "" {
 		pushRun(f.pushgateway, cfg.Shard, sum, logger)
 	}
+	if f.html != "" {
+		writeRunHTML(ctx, f.html, outPath, sum, logger)
+	}
+	if sum.Limited {
+		fmt.Fprintf(stderr, "tokenreg: canary done: stopped after --limit %d rows sent; %s; look at %s, then run the same command with --resume to go on\n", f.limit, remainingText(sum.Remaining), outPath)
+		return code, nil
+	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return code, runErr // run prints it and keeps the code
 	}
@@ -275,6 +290,8 @@ func exitCode(err error, sum *report.Summary, resumed *batch.Resume) int {
 		return exitAborted
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.Is(err, batch.ErrLimit):
+		return exitLimit
 	case err != nil: // an unusable input, a write or ledger failure
 		return exitUsage
 	}
@@ -428,6 +445,8 @@ Examples:
   tokenreg run staff.csv
   tokenreg run staff.csv --rate 20 --workers 8 --summary run.json
   tokenreg run staff.csv --resume              # after a crash or Ctrl-C
+  tokenreg run staff.csv --limit 20            # canary: send 20 rows, stop (exit 4); --resume goes on
+  tokenreg run staff.csv --html staff.html     # and draw the run's report
   tokenreg run inventory.csv --ledger /var/lib/tokenreg/ledger.db --metrics /var/lib/node_exporter/tokenreg.prom
   tokenreg run inventory.csv --shard 2/4       # machine 2 of 4 takes its share
 

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/client/clienttest"
@@ -101,9 +103,9 @@ func TestLedgerCrashBetweenSuccessAndRecord(t *testing.T) {
 }
 
 func TestLedgerTwoRunsAtOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short (make check): waits out the ledger lock; make test runs it")
-	}
+	// The second run waits for the first this long, not 5 s.
+	old := ledgerWait.Swap(int64(50 * time.Millisecond))
+	t.Cleanup(func() { ledgerWait.Store(old) })
 	s := clienttest.NewServer(ledgerState(3), clienttest.Options{})
 	defer s.Close()
 	dir := t.TempDir()
@@ -120,5 +122,69 @@ func TestLedgerTwoRunsAtOnce(t *testing.T) {
 	}
 	if n := s.Stats().Requests; n != 0 {
 		t.Errorf("the refused run sent %d requests, want 0", n)
+	}
+}
+
+// ledger export --out never writes into an existing file without --force,
+// and with it replaces the file (or a planted link) rather than writing
+// through it.
+func TestLedgerExportOut(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "ledger.db")
+	lg, err := ledger.Open(ctx, db, ledger.Options{RunID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lg.Record(ctx, "alice", client.OTP, "HW0001", time.Date(2026, 11, 28, 2, 15, 0, 0, time.UTC), false); err != nil {
+		t.Fatal(err)
+	}
+	lg.Close()
+	const want = "username,tokenSn,tokenType,registered_at,run_id,lost\nalice,HW0001,OTP,2026-11-28T02:15:00.000Z,r,false\n"
+	const precious = "the victim's data\n"
+	c := cli{}
+
+	out := filepath.Join(dir, "ledger.csv")
+	if code, _, stderr := c.run(t, ctx, "", "ledger", "export", "--ledger", db, "--out", out); code != exitOK {
+		t.Fatalf("export to a new file: exit %d:\n%s", code, stderr)
+	}
+	if got, _ := os.ReadFile(out); string(got) != want {
+		t.Errorf("export wrote %q, want %q", got, want)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+
+	existing := writeFile(t, dir, "existing.csv", precious)
+	code, _, stderr := c.run(t, ctx, "", "ledger", "export", "--ledger", db, "--out", existing)
+	if code != exitUsage || !strings.Contains(stderr, "already exists: pass --force") {
+		t.Errorf("export onto an existing file: exit %d, want 2 asking for --force:\n%s", code, stderr)
+	}
+	if got, _ := os.ReadFile(existing); string(got) != precious {
+		t.Errorf("the refused export changed the file to %q", got)
+	}
+
+	victim := writeFile(t, dir, "precious.txt", precious)
+	link := filepath.Join(dir, "planted.csv")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := c.run(t, ctx, "", "ledger", "export", "--ledger", db, "--out", link); code != exitUsage {
+		t.Errorf("export onto a planted link without --force: exit %d, want 2:\n%s", code, stderr)
+	}
+	if code, _, stderr := c.run(t, ctx, "", "ledger", "export", "--ledger", db, "--out", link, "--force"); code != exitOK {
+		t.Fatalf("export --force onto a link: exit %d:\n%s", code, stderr)
+	}
+	if got, _ := os.ReadFile(victim); string(got) != precious {
+		t.Errorf("export --force wrote through the link: the victim's file holds %q", got)
+	}
+	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("after export --force, %s is %v, %v; want a regular file that replaced the link", link, fi.Mode(), err)
+	}
+	if got, _ := os.ReadFile(link); string(got) != want {
+		t.Errorf("export --force wrote %q, want %q", got, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left behind: %q", left)
 	}
 }

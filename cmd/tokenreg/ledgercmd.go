@@ -2,20 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenreg/tokenreg/ledger"
 )
 
+// ledgerWait is how long a run (or import) waits for another run that
+// holds the ledger before refusing; tests shorten it.
+var ledgerWait atomic.Int64
+
+func init() { ledgerWait.Store(int64(5 * time.Second)) }
+
 // openLedger opens the ledger for a run, waiting a little for another run
 // that holds it.
 func openLedger(ctx context.Context, path string, logger *slog.Logger) (*ledger.Ledger, error) {
-	lg, err := ledger.Open(ctx, path, ledger.Options{Wait: 5 * time.Second})
+	lg, err := ledger.Open(ctx, path, ledger.Options{Wait: time.Duration(ledgerWait.Load())})
 	if err != nil {
 		return nil, usagef("--ledger: %v", err)
 	}
@@ -24,14 +34,14 @@ func openLedger(ctx context.Context, path string, logger *slog.Logger) (*ledger.
 }
 
 const ledgerUsage = `Usage:
-  tokenreg ledger export --ledger FILE [--out LEDGER.csv]
+  tokenreg ledger export --ledger FILE [--out LEDGER.csv [--force]]
   tokenreg ledger import --ledger FILE RESULT.csv [RESULT2.csv ...]
 
 The ledger (--ledger FILE on run and retry) remembers every registration that
 succeeded, so a nightly run over the whole inventory sends only what is new.
 export writes it as CSV (username,tokenSn,tokenType,registered_at,run_id,lost;
 lost=true marks a success inferred after a lost answer), to stdout without
---out; import seeds it from earlier result files (their ok
+--out; an existing --out is replaced only with --force; import seeds it from earlier result files (their ok
 rows) or from an exported CSV.
 
 Examples:
@@ -46,6 +56,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	fs.SetOutput(stderr)
 	path := fs.String("ledger", "", "the ledger database `FILE`")
 	out := fs.String("out", "", "export: write to `FILE` instead of stdout")
+	force := fs.Bool("force", false, "export: replace an existing --out file")
 	fs.Usage = func() { fmt.Fprint(stderr, ledgerUsage); fs.PrintDefaults() }
 	if len(args) == 0 {
 		fs.Usage()
@@ -72,30 +83,24 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 			return exitUsage, usagef("ledger export: %v", err)
 		}
 		defer lg.Close()
-		w := stdout
-		var f *os.File
-		if *out != "" && *out != "-" {
-			if f, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
-				return exitUsage, usagef("ledger export: %v", err)
-			}
-			defer f.Close()
-			w = f
-		}
-		n, err := lg.Export(ctx, w)
-		if err != nil {
-			return exitUsage, fmt.Errorf("ledger export: %w", err)
-		}
-		if f != nil {
-			if err := f.Sync(); err != nil {
+		if *out == "" || *out == "-" {
+			n, err := lg.Export(ctx, stdout)
+			if err != nil {
 				return exitUsage, fmt.Errorf("ledger export: %w", err)
 			}
+			fmt.Fprintf(stderr, "exported %d registrations\n", n)
+			return exitOK, nil
+		}
+		n, err := exportFile(ctx, lg, *out, *force)
+		if err != nil {
+			return exitUsage, err
 		}
 		fmt.Fprintf(stderr, "exported %d registrations\n", n)
 	case "import":
 		if len(pos) == 0 {
 			return exitUsage, usagef("ledger import needs one or more result files")
 		}
-		lg, err := ledger.Open(ctx, *path, ledger.Options{Wait: 5 * time.Second})
+		lg, err := ledger.Open(ctx, *path, ledger.Options{Wait: time.Duration(ledgerWait.Load())})
 		if err != nil {
 			return exitUsage, usagef("ledger import: %v", err)
 		}
@@ -117,4 +122,52 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitUsage, usagef("unknown ledger subcommand %q: use export or import", sub)
 	}
 	return exitOK, nil
+}
+
+// exportFile writes the export to a new temporary file beside name (created
+// exclusively, mode 0600, so no planted file or link is written through),
+// syncs it, and moves it into place: without force it is linked to name,
+// which fails if name exists (O_EXCL semantics, atomic); with force it is
+// renamed over name, which replaces a link or another user's file rather
+// than writing into it. A failure leaves name as it was.
+func exportFile(ctx context.Context, lg *ledger.Ledger, name string, force bool) (int, error) {
+	if fi, err := os.Lstat(name); err == nil && !force {
+		if fi.IsDir() {
+			return 0, usagef("ledger export: --out %s is a directory: name a file", name)
+		}
+		return 0, usagef("ledger export: %s already exists: pass --force to replace it, or choose another --out", name)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return 0, usagef("ledger export: %v", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	n, err := lg.Export(ctx, tmp)
+	if err != nil {
+		return 0, fmt.Errorf("ledger export: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return 0, fmt.Errorf("ledger export: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return 0, fmt.Errorf("ledger export: %w", err)
+	}
+	if force {
+		err = os.Rename(tmp.Name(), name)
+	} else if err = os.Link(tmp.Name(), name); err == nil {
+		os.Remove(tmp.Name())
+	} else if errors.Is(err, fs.ErrExist) {
+		return 0, usagef("ledger export: %s already exists: pass --force to replace it, or choose another --out", name)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger export: %w", err)
+	}
+	done = true
+	return n, nil
 }

@@ -44,6 +44,7 @@ const (
 	exitNotAllOK    = 1
 	exitUsage       = 2
 	exitAborted     = 3
+	exitLimit       = 4
 	exitInterrupted = 130
 )
 
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		code, err = runLedger(ctx, rest, stdout, stderr)
 	case "merge":
 		code, err = runMerge(ctx, rest, stdout, stderr)
+	case "report":
+		code, err = runReport(ctx, rest, stdout, stderr, env)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tokenreg", buildVersion())
 	case "help", "-h", "-help", "--help":
@@ -130,6 +133,7 @@ Usage:
   tokenreg run INPUT.csv [--out RESULT.csv] [flags]     register every row
   tokenreg retry RESULT.csv [--out NEW.csv] [flags]     send again the rows that did not succeed
   tokenreg validate INPUT.csv [--out RESULT.csv]        check a file offline, send nothing
+  tokenreg report RESULT.csv... [--html FILE]          one self-contained HTML report of results
   tokenreg ledger export|import --ledger FILE ...       move the reconciliation ledger to/from CSV
   tokenreg merge RESULT... [--out MERGED.csv]           combine the results of the shards of one input
   tokenreg version
@@ -145,11 +149,13 @@ never from flags that would show in ps and shell history:
 Input: a CSV with a header naming username, tokenSn and tokenType (1/SMS or 2/OTP).
 Result: INPUT.result.csv with line,username,tokenSn,tokenType,status,code,message,...
 Exit codes: 0 all ok or skipped, 1 some rows not ok, 2 usage or input error,
-3 aborted by the circuit breaker, 130 interrupted.
+3 aborted by the circuit breaker, 4 stopped at --limit (a canary; rows remain:
+--resume sends them), 130 interrupted.
 
 Example:
   export CENTAGATE_URL=https://mfa.example.com/CentagateWS/webresources CENTAGATE_ADMIN=webadmin
   export CENTAGATE_AUTH_TOKEN=... CENTAGATE_SECRET_CODE=...   # or: --credentials /etc/tokenreg/creds
-  tokenreg run staff.csv --rate 20 --workers 8
+  tokenreg run staff.csv --limit 20            # canary: 20 rows, exit 4; look, then --resume
+  tokenreg run staff.csv --rate 20 --workers 8 --resume --html staff.html
   tokenreg retry staff.result.csv --codes 29004,29008
 `

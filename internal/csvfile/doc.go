@@ -3,7 +3,7 @@
 // what the bytes are before any record is parsed — a UTF-8 or UTF-16 byte
 // order mark, a file that is not text at all (an Excel workbook, a PDF), the
 // separator (Excel's "sep=;" line, or the one the header line is written
-// with) — and then splits records itself: a lone CR (classic Mac) is a line
+// with), Windows PowerShell's "#TYPE …" first line — and then splits records itself: a lone CR (classic Mac) is a line
 // end like LF and CRLF, a record is never longer than Options.MaxRecord
 // bytes however long the line, a malformed quoted field is reported with the
 // line where it started and the line where reading resumes, and invalid UTF-8

@@ -30,6 +30,10 @@ type Options struct {
 	UTF16 bool
 	// MaxRecord caps the size of a record in bytes (0: DefaultMaxRecord).
 	MaxRecord int
+	// AnyBytes returns fields that are not valid UTF-8 as they are;
+	// otherwise the first such byte stops the file (a FileError). A result
+	// file read back must give whatever was written.
+	AnyBytes bool
 }
 
 // Reader reads the records of a CSV file. It is not safe for concurrent
@@ -39,12 +43,13 @@ type Reader struct {
 	sep byte
 	max int
 
-	line   int   // lines consumed
-	off    int64 // bytes of the file consumed (the BOM and a sep= line too)
-	term   bool  // the last line read ended with a line end
-	quotes int   // '"' bytes in the last line read
-	start  int   // first line of the last record
-	encode string
+	anyBytes bool
+	line     int   // lines consumed
+	off      int64 // bytes of the file consumed (the BOM and a sep= line too)
+	term     bool  // the last line read ended with a line end
+	quotes   int   // '"' bytes in the last line read
+	start    int   // first line of the last record
+	encode   string
 
 	lbuf   []byte
 	buf    []byte
@@ -64,7 +69,7 @@ func NewReader(r io.Reader, opt Options) (*Reader, error) {
 	}
 	bufSize := max + 4096
 	br := bufio.NewReaderSize(r, bufSize)
-	rd := &Reader{max: max, sep: ','}
+	rd := &Reader{max: max, sep: ',', anyBytes: opt.AnyBytes}
 	head, err := br.Peek(512)
 	if len(head) == 0 {
 		if err != nil && err != io.EOF {
@@ -109,6 +114,7 @@ func NewReader(r io.Reader, opt Options) (*Reader, error) {
 		rd.sep = sep
 		return rd, nil
 	}
+	rd.typeLine()
 	if err := rd.detectSeparator(opt); err != nil {
 		return nil, err
 	}
@@ -137,12 +143,6 @@ func (r *Reader) Offset() int64 { return r.off }
 // short).
 func (r *Reader) Terminated() bool { return r.term }
 
-// AtEOF reports whether nothing follows the record last returned.
-func (r *Reader) AtEOF() bool {
-	_, err := r.br.Peek(1)
-	return err != nil
-}
-
 // sepLine consumes Excel's "sep=X" first line, if there is one.
 func (r *Reader) sepLine() (byte, bool) {
 	p, _ := r.br.Peek(64)
@@ -161,6 +161,15 @@ func (r *Reader) sepLine() (byte, bool) {
 		return 0, false
 	}
 	return sep, true
+}
+
+// typeLine consumes the "#TYPE System.Management.Automation.PSCustomObject"
+// first line of Windows PowerShell's Export-Csv, if there is one: it names a
+// .NET type, never a column.
+func (r *Reader) typeLine() {
+	if p, _ := r.br.Peek(6); string(p) == "#TYPE " {
+		r.readLine()
+	}
 }
 
 // detectSeparator splits the header with each candidate and keeps the one
@@ -450,7 +459,7 @@ parseField:
 			}
 		}
 	}
-	if !utf8.Valid(r.buf) {
+	if !r.anyBytes && !utf8.Valid(r.buf) {
 		return nil, r.notUTF8()
 	}
 	s := string(r.buf)

@@ -99,6 +99,13 @@ func utf16Bytes(s string, be bool) string {
 	return b.String()
 }
 
+func TestReaderAnyBytes(t *testing.T) {
+	got := dump(t, strings.NewReader("a,b\n1,caf\xe9\n"), Options{AnyBytes: true})
+	if want := []string{`1-1 ["a" "b"]`, `2-2 ["1" "caf\xe9"]`}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("records %q, want %q", got, want)
+	}
+}
+
 func TestReaderUTF16Refused(t *testing.T) {
 	_, err := NewReader(strings.NewReader(utf16Bytes("\ufeffa\n", false)), Options{})
 	if err == nil || !strings.Contains(err.Error(), "this is UTF-16 text (UTF-16LE") {

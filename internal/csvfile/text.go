@@ -11,7 +11,7 @@ import (
 var magic = []struct {
 	prefix string
 	msg    string
-}{
+}{ // the text ones match in any case
 	{"PK\x03\x04", "this is an Excel workbook (.xlsx) or another zip archive, not CSV text: open it in Excel and save it as CSV UTF-8 (Save As, \"CSV UTF-8 (Comma delimited)\")"},
 	{"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", "this is an Excel 97-2003 workbook (.xls) or another Office document, not CSV text: open it in Excel and save it as CSV UTF-8 (Save As, \"CSV UTF-8 (Comma delimited)\")"},
 	{"%PDF", "this is a PDF document, not CSV text: export the inventory from its source as CSV UTF-8"},
@@ -26,9 +26,8 @@ var magic = []struct {
 // notText says what the file is when its first bytes show it is not CSV
 // text, or returns "".
 func notText(head []byte) string {
-	lower := bytes.ToLower(head[:min(len(head), 16)])
 	for _, m := range magic {
-		if bytes.HasPrefix(lower, bytes.ToLower([]byte(m.prefix))) {
+		if len(head) >= len(m.prefix) && (string(head[:len(m.prefix)]) == m.prefix || bytes.EqualFold(head[:len(m.prefix)], []byte(m.prefix))) {
 			return m.msg
 		}
 	}
