@@ -249,6 +249,9 @@ func TestRunPacing(t *testing.T) {
 }
 
 func TestRunFaultMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (make check): every fault kind with backoff; make test runs it")
+	}
 	var st clienttest.State
 	var b strings.Builder
 	b.WriteString("username,tokenSn,tokenType\n")
@@ -297,6 +300,9 @@ func TestRunFaultMatrix(t *testing.T) {
 }
 
 func TestRunCircuitBreaker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (make check): 500-row runs; make test runs it")
+	}
 	var b strings.Builder
 	b.WriteString("username,tokenSn,tokenType\n")
 	for i := range 500 {
@@ -358,6 +364,9 @@ func (c *cancelAfter) Register(ctx context.Context, r client.Registration) (clie
 }
 
 func TestRunInterruptThenResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (make check): a full run interrupted and resumed; make test runs it")
+	}
 	var st clienttest.State
 	var b strings.Builder
 	b.WriteString("username,tokenSn,tokenType\n")

@@ -450,6 +450,9 @@ func execRaw(t *testing.T, path, stmt string) {
 }
 
 func TestConcurrentLookupRecord(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (make check): 300 synced writes; make test runs it")
+	}
 	ctx := context.Background()
 	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
 	const n = 60 // each Record waits for an fsync

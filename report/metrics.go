@@ -29,14 +29,34 @@ import (
 //	tokenreg_rows_by_code{code}                rows by server code (integer codes; "other")
 //	tokenreg_duration_seconds                  the run's elapsed time
 //	tokenreg_rate_per_second                   achieved rate over the rows sent
-//	tokenreg_last_run_timestamp_seconds        when the run finished
-//	tokenreg_last_success_timestamp_seconds    when this run's last ok row finished (absent if none)
+//	tokenreg_last_run_timestamp_seconds        when the run finished, whatever its end (the last completion)
+//	tokenreg_last_success_timestamp_seconds    when the run finished, if it ran to the end: exit 0 or 1 (absent otherwise)
 //	tokenreg_exit_code                         the run's exit code
+//
+// A run "succeeds" when it gave every row a result (exit 0 or 1): rows that
+// are not ok are the result file's business and the rows gauge's, so that a
+// nightly run whose inventory holds one bad row still shows it ran.
 func WriteMetrics(path string, s *Summary, job string) error {
 	if job == "" {
 		job = "tokenreg"
 	}
-	labels := prometheus.Labels{"job": job}
+	reg, err := s.Metrics(prometheus.Labels{"job": job})
+	if err != nil {
+		return err
+	}
+	return writeTextfile(path, reg)
+}
+
+// Succeeded reports whether a run that ended with this exit code ran to the
+// end (SPEC §5: 0, or 1 with some rows not ok): what
+// tokenreg_last_success_timestamp_seconds records.
+func Succeeded(exitCode int) bool { return exitCode == 0 || exitCode == 1 }
+
+// Metrics returns a new registry that holds the run's metrics (those listed
+// at WriteMetrics) as gauges with the given constant labels, for
+// WriteMetrics and for a push to a Pushgateway (which adds the job label
+// itself). Call it after s.Finish.
+func (s *Summary) Metrics(labels prometheus.Labels) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	// Register, not MustRegister: a job name that is not valid UTF-8 is
 	// the operator's error, not a reason to panic.
@@ -85,16 +105,15 @@ func WriteMetrics(path string, s *Summary, job string) error {
 	gaugeVec("tokenreg_rows_by_code", "Rows of the last run by the server's answer code.", "code", byCode)
 	gauge("tokenreg_duration_seconds", "Elapsed time of the last run.", s.Elapsed().Seconds())
 	gauge("tokenreg_rate_per_second", "Achieved rate of the last run over the rows sent.", s.Rate())
-	gauge("tokenreg_last_run_timestamp_seconds", "When the last run finished, in Unix seconds.", unixSeconds(s.end))
-	if t := s.LastOK(); !t.IsZero() {
-		gauge("tokenreg_last_success_timestamp_seconds", "When the last run's last successful registration finished, in Unix seconds.", unixSeconds(t))
+	gauge("tokenreg_last_run_timestamp_seconds", "When the last run finished, whatever its end, in Unix seconds.", unixSeconds(s.end))
+	if Succeeded(s.ExitCode) {
+		gauge("tokenreg_last_success_timestamp_seconds", "When the last run that gave every row a result (exit 0 or 1) finished, in Unix seconds.", unixSeconds(s.end))
 	}
 	gauge("tokenreg_exit_code", "Exit code of the last run.", float64(s.ExitCode))
 	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-
-	return writeTextfile(path, reg)
+	return reg, nil
 }
 
 // writeTextfile writes g's metrics in the text format to path with

@@ -63,7 +63,7 @@ func TestWriteMetrics(t *testing.T) {
 		"tokenreg_duration_seconds":               {"": 10},
 		"tokenreg_rate_per_second":                {"": 0.4},
 		"tokenreg_last_run_timestamp_seconds":     {"": end},
-		"tokenreg_last_success_timestamp_seconds": {"": float64(start.Add(7 * time.Second).Unix())},
+		"tokenreg_last_success_timestamp_seconds": {"": end},
 		"tokenreg_exit_code":                      {"": 1},
 	}
 	if len(got) != len(want) {
@@ -96,7 +96,7 @@ func TestWriteMetricsNoSuccess(t *testing.T) {
 	}
 	got := readMetrics(t, path)
 	if _, ok := got["tokenreg_last_success_timestamp_seconds"]; ok {
-		t.Errorf("tokenreg_last_success_timestamp_seconds written for a run without an ok row")
+		t.Errorf("tokenreg_last_success_timestamp_seconds written for a run that ended with exit 3")
 	}
 	if got, want := got["tokenreg_rows"]["status=ok"], 0.0; got != want {
 		t.Errorf("tokenreg_rows{status=ok} = %v, want %v", got, want)

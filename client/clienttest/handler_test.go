@@ -243,6 +243,9 @@ func TestCustomCredentials(t *testing.T) {
 // TestConcurrentSameToken checks that the state mutex lets exactly one of
 // many concurrent registrations of one token through.
 func TestConcurrentSameToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short (make check): 100 concurrent registrations; make test runs it")
+	}
 	const n = 100
 	st := State{Tokens: []Token{{Serial: "OTP-SHARED", Status: "deactivated"}}}
 	for i := range n {

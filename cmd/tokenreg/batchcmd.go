@@ -41,6 +41,7 @@ type batchFlags struct {
 	shard, caFile, clientCert, clientKey      string
 	insecure                                  bool
 	ledger, codes, statuses                   string
+	pushgateway                               string
 	limit                                     int
 	html                                      string
 }
@@ -72,6 +73,7 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "check the rows and write the result, send nothing")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar: auto (when stderr is a terminal), always or never")
 	fs.StringVar(&f.metrics, "metrics", "", "write Prometheus metrics to `FILE` (node_exporter textfile collector)")
+	fs.StringVar(&f.pushgateway, "pushgateway", "", "at the end, push the run's metrics to the Prometheus Pushgateway at `URL` (job tokenreg), e.g. http://pushgateway:9091")
 	fs.StringVar(&f.shard, "shard", "", "take only the rows whose username hashes to shard `K/N` (0 ≤ K < N)")
 	fs.StringVar(&f.caFile, "ca-file", "", "trust the CA certificates in this PEM `FILE`")
 	fs.StringVar(&f.clientCert, "client-cert", "", "client certificate PEM `FILE` for mutual TLS")
@@ -110,6 +112,9 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 	if m == modeValidate {
 		f.dryRun = true
 		f.abortAfter = 0
+	}
+	if err := checkPushgateway(f.pushgateway); err != nil {
+		return exitUsage, err
 	}
 	if f.resume && f.force {
 		return exitUsage, usagef("--resume and --force exclude each other")
@@ -287,6 +292,9 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 		if err := report.WriteMetrics(f.metrics, sum, "tokenreg"); err != nil {
 			logger.Error("write --metrics", "file", f.metrics, "err", err)
 		}
+	}
+	if f.pushgateway != "" {
+		pushRun(f.pushgateway, cfg.Shard, sum, logger)
 	}
 	if f.html != "" {
 		writeRunHTML(ctx, f.html, outPath, sum, logger)

@@ -93,6 +93,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		code, err = runBatch(ctx, modeValidate, rest, stdin, stdout, stderr, env)
 	case "ledger":
 		code, err = runLedger(ctx, rest, stdout, stderr)
+	case "merge":
+		code, err = runMerge(ctx, rest, stdout, stderr)
 	case "report":
 		code, err = runReport(ctx, rest, stdout, stderr, env)
 	case "repair":
@@ -144,6 +146,7 @@ Usage:
   tokenreg validate INPUT.csv [--out RESULT.csv]        check a file offline, send nothing
   tokenreg report RESULT.csv... [--html FILE]          one self-contained HTML report of results
   tokenreg ledger export|import --ledger FILE ...       move the reconciliation ledger to/from CSV
+  tokenreg merge RESULT... [--out MERGED.csv]           combine the results of the shards of one input
   tokenreg repair RESULT.csv                            keep the last row of each line of an old result
   tokenreg version
   tokenreg help COMMAND                                 flags and examples of a command
