@@ -22,23 +22,48 @@ var errHelp = errors.New("help shown")
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
+		if len(args) > 0 && args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
 			return nil, &usageError{msg: err.Error()}
 		}
+		// The flag package stops after a "--" it consumed (not one that was
+		// a flag's value): everything after it is positional.
+		if n := len(args) - fs.NArg(); n > 0 && args[n-1] == "--" && !takesValue(fs, args[:n-1]) {
+			return append(pos, fs.Args()...), nil
+		}
 		args = fs.Args()
 		if len(args) == 0 {
 			return pos, nil
 		}
-		// A "--" ends the flags: the rest is positional.
-		if len(args) > 0 && fs.NArg() > 0 && args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// takesValue reports whether the last of the parsed args is a flag that
+// takes the next argument as its value (`--out -- …`).
+func takesValue(fs *flag.FlagSet, parsed []string) bool {
+	if len(parsed) == 0 {
+		return false
+	}
+	last := parsed[len(parsed)-1]
+	if len(last) < 2 || last[0] != '-' || strings.Contains(last, "=") {
+		return false
+	}
+	name := strings.TrimPrefix(strings.TrimPrefix(last, "-"), "-")
+	fl := fs.Lookup(name)
+	if fl == nil {
+		return false
+	}
+	if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return false
+	}
+	return true
 }
 
 // credentials merges, lowest precedence first: the environment, the
