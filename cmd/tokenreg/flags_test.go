@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tokenreg/tokenreg/batch"
+	"github.com/tokenreg/tokenreg/client"
 )
 
 // TestParseInterspersed: flags may follow the positional arguments, and a
@@ -68,5 +74,43 @@ func TestValidateDoubleDash(t *testing.T) {
 	code, _, stderr = cli{}.run(t, t.Context(), "", "validate", "--", in)
 	if code != exitOK {
 		t.Fatalf("validate -- a.csv: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestExitCodeOf: the exit code comes from the error's type, wrapped or not.
+func TestExitCodeOf(t *testing.T) {
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errHelp, 0},
+		{usagef("bad flag"), 2},
+		{fmt.Errorf("open: %w", client.ErrConfig), 2},
+		{fmt.Errorf("--credentials: %w", client.ErrCredentialsFile), 2},
+		{fmt.Errorf("%w: missing secret code", client.ErrCredentials), 2},
+		{errors.New("write result: disk full"), 2},
+		{fmt.Errorf("run: %w", &batch.AbortError{Reason: "x"}), 3},
+		{fmt.Errorf("run: %w", batch.ErrLimit), 4},
+		{fmt.Errorf("run: %w", context.Canceled), 130},
+	}
+	for _, c := range cases {
+		if got := exitCodeOf(c.err); got != c.want {
+			t.Errorf("exitCodeOf(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+// TestCredentialErrorsKeepTheirCause: cmd adds the flag's name, and the
+// library's sentinel stays reachable.
+func TestCredentialErrorsKeepTheirCause(t *testing.T) {
+	env := environ{getenv: func(string) string { return "" }}
+	_, err := credentials(env, "", "", "")
+	if !errors.Is(err, client.ErrCredentials) || !strings.Contains(err.Error(), "CENTAGATE_SECRET_CODE") {
+		t.Errorf("nothing set: %v, want client.ErrCredentials naming CENTAGATE_SECRET_CODE", err)
+	}
+	_, err = credentials(env, filepath.Join(t.TempDir(), "missing"), "", "")
+	if !errors.Is(err, client.ErrCredentialsFile) || !strings.HasPrefix(err.Error(), "--credentials: ") {
+		t.Errorf("missing file: %v, want client.ErrCredentialsFile after --credentials", err)
 	}
 }
