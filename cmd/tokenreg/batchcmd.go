@@ -126,7 +126,7 @@ func (b *batchCmd) parse(args []string) error {
 	}
 	if f.shard != "" {
 		if b.cfg.Shard, err = batch.ParseShard(f.shard); err != nil {
-			return usagef("--shard %v", err)
+			return usagef("--shard: %v", err)
 		}
 	}
 	if m == modeRetry {
@@ -179,11 +179,33 @@ func (b *batchCmd) openClient() error {
 		UserAgent: "tokenreg/" + buildVersion(),
 	})
 	if err != nil {
-		return err // it wraps client.ErrConfig
+		return clientFlagError(err)
 	}
 	b.onClose(c.CloseIdleConnections)
 	b.cfg.Registrar = c
 	return nil
+}
+
+// clientFlags name the flag that sets each client.Config field that a
+// client.ConfigError may blame.
+var clientFlags = map[string]string{
+	"AllowHTTP": "--allow-http",
+	"CAFile":    "--ca-file",
+	"CertFile":  "--client-cert",
+	"KeyFile":   "--client-key",
+}
+
+// clientFlagError adds to a client configuration error the flag that sets
+// the setting at fault; the error stays wrapped (client.ErrConfig).
+func clientFlagError(err error) error {
+	var ce *client.ConfigError
+	if !errors.As(err, &ce) || clientFlags[ce.Field] == "" {
+		return err
+	}
+	if ce.Field == "AllowHTTP" {
+		return fmt.Errorf("%w (%s)", err, clientFlags[ce.Field])
+	}
+	return fmt.Errorf("%s: %w", clientFlags[ce.Field], err)
 }
 
 // openInput opens the input; a regular file is read once first, so that a

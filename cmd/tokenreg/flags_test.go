@@ -114,3 +114,40 @@ func TestCredentialErrorsKeepTheirCause(t *testing.T) {
 		t.Errorf("missing file: %v, want client.ErrCredentialsFile after --credentials", err)
 	}
 }
+
+// TestLibraryErrorsGetTheFlag: the client and batch say what is wrong, and
+// the command adds the flag that sets it; the exit code is 2 (SPEC §5).
+func TestLibraryErrorsGetTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.csv", okInput)
+	env := demoEnv("https://mfa.example.com/ws")
+	httpEnv := demoEnv("http://mfa.example.com/ws")
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"missing CA file", env, []string{"--ca-file", filepath.Join(dir, "nope.pem")}, []string{"--ca-file: client configuration: CA certificates: ", "nope.pem"}},
+		{"CA file without PEM", env, []string{"--ca-file", in}, []string{"--ca-file: client configuration: CA certificates: ", "holds no PEM certificate"}},
+		{"certificate without key", env, []string{"--client-cert", in}, []string{"--client-key: client configuration: a client certificate and its key go together"}},
+		{"key without certificate", env, []string{"--client-key", in}, []string{"--client-cert: client configuration: "}},
+		{"unreadable key pair", env, []string{"--client-cert", in, "--client-key", in}, []string{"--client-cert: client configuration: client certificate and key ("}},
+		{"plain http", httpEnv, nil, []string{"refusing plain http:// to mfa.example.com", "(--allow-http)"}},
+		{"bad shard", env, []string{"--shard", "4/4"}, []string{`--shard: shard "4/4": want K/N`}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"run", in, "--out", filepath.Join(dir, fmt.Sprintf("r%d.csv", i))}, c.args...)
+			code, _, stderr := cli{env: c.env}.run(t, t.Context(), "", args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
