@@ -265,12 +265,15 @@ func resumeResult(path string, verify func(*batch.Resume) error) (*resultFile, e
 	if err != nil {
 		return nil, usagef("--resume: %v; continue only a result file of your own (or use --force to replace it)", err)
 	}
-	defer old.Close()
+	defer old.Close() // a second Close after the one below is harmless
 	t, err := newTempResult(path)
 	if err != nil {
 		return nil, err
 	}
 	rs, _, torn, err := batch.LoadResume(path, old, t.write)
+	// Closed before the rename: Windows cannot rename over a file that is
+	// open without FILE_SHARE_DELETE, which os.Open does not ask for.
+	old.Close()
 	if err == nil && verify != nil {
 		err = verify(rs)
 	}
