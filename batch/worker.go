@@ -167,11 +167,11 @@ func (p *pipeline) acquire(ctx context.Context, h *hold, line int) (ticket, erro
 // Rows go out in file order up to the concurrency: a goroutine takes a
 // fresh row from jobs (which the reader fills in file order) only while it
 // holds a slot, and sends it at once. A goroutine never waits for a slot
-// with a fresh row in hand: such rows would be overtaken by the rows that
-// goroutines already holding a slot take from jobs meanwhile, and a woken
-// waiter is not the one with the oldest row (the runtime readies the last
-// goroutine first), so the first rows of a file went out after hundreds of
-// later ones.
+// with a fresh row in hand. (It used to, after giving its slot up on an
+// empty jobs: it then queued for a slot behind goroutines without a row,
+// which took later rows from jobs once served, while the goroutines that
+// kept a slot took later rows too; the first rows of a file went out after
+// hundreds of later ones.)
 //
 // Only a row between two attempts waits for a slot with a row in hand
 // (it gave its slot up to sleep before its retry): it goes before every
