@@ -123,7 +123,7 @@ type job struct {
 type pipeline struct {
 	cfg      Config
 	pace     *pacer
-	slots    slots
+	slots    *slots
 	timeouts *timeouts
 	stop     context.CancelCauseFunc // stops the run, with the reason
 	out      *report.Writer
