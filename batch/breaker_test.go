@@ -129,10 +129,20 @@ func TestRunStopsOnAServerThatAnswersNothingInTime(t *testing.T) {
 	if n := s.Stats().Requests; n > 6+2 {
 		t.Errorf("%d requests before the stop, want 6 (plus those in flight)", n)
 	}
+	// Every row is an error; those whose request was written carry the
+	// unknown note (a dial that timed out on a loaded machine sent nothing,
+	// and rightly says nothing of the kind).
+	unknown := 0
 	for line, r := range got {
-		if r.Status != report.StatusError || !strings.HasSuffix(r.Message, unknownNote) {
-			t.Errorf("line %d = %s %q, want an error row whose outcome is unknown", line, r.Status, r.Message)
+		if r.Status != report.StatusError {
+			t.Errorf("line %d = %s %q, want an error row", line, r.Status, r.Message)
 		}
+		if strings.HasSuffix(r.Message, unknownNote) {
+			unknown++
+		}
+	}
+	if unknown == 0 {
+		t.Errorf("no row says its outcome is unknown, yet the server received every request: %v", got)
 	}
 	t.Logf("stopped after %d rows, %d requests: %s", len(got), s.Stats().Requests, ae.Reason)
 }

@@ -290,10 +290,10 @@ func canonicalHeader(headers []string) ([]string, error) {
 }
 
 func quoteList(ss []string) string {
-	const max = 6
+	const shown = 6
 	var parts []string
 	for i, s := range ss {
-		if i == max {
+		if i == shown {
 			parts = append(parts, "…")
 			break
 		}

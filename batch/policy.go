@@ -24,19 +24,19 @@ type Backoff struct {
 // Pause returns how long to wait before retry n (n ≥ 1), given the
 // server's Retry-After (0 if none) and a uniform random number in [0, 1).
 func (b Backoff) Pause(n int, retryAfter time.Duration, u float64) time.Duration {
-	base, max := b.Base, b.Max
+	base, maxPause := b.Base, b.Max
 	if base <= 0 {
 		base = 500 * time.Millisecond
 	}
-	if max <= 0 {
-		max = 30 * time.Second
+	if maxPause <= 0 {
+		maxPause = 30 * time.Second
 	}
-	ceiling := max
+	ceiling := maxPause
 	if n < 1 {
 		n = 1
 	}
 	if n <= 30 {
-		if c := base << (n - 1); c > 0 && c < max {
+		if c := base << (n - 1); c > 0 && c < maxPause {
 			ceiling = c
 		}
 	}

@@ -20,7 +20,7 @@ func ParseShard(s string) (Shard, error) {
 	ki, err1 := strconv.Atoi(strings.TrimSpace(k))
 	ni, err2 := strconv.Atoi(strings.TrimSpace(n))
 	if !ok || err1 != nil || err2 != nil || ni < 1 || ki < 0 || ki >= ni {
-		return Shard{}, fmt.Errorf("--shard %q: want K/N with 0 ≤ K < N, e.g. 0/4 … 3/4 for four machines", s)
+		return Shard{}, fmt.Errorf("shard %q: want K/N with 0 ≤ K < N, e.g. 0/4 … 3/4 for four machines", s)
 	}
 	return Shard{K: ki, N: ni}, nil
 }

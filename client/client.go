@@ -66,6 +66,18 @@ type Client struct {
 // ErrConfig is wrapped by errors about an unusable client configuration.
 var ErrConfig = errors.New("client configuration")
 
+// ConfigError is an unusable setting of Config. Its text says what is wrong
+// with the setting, never how a program's user sets it: the caller, which
+// knows its flags or keys, adds that from Field. It wraps ErrConfig.
+type ConfigError struct {
+	Field string // the Config field at fault: "AllowHTTP", "CAFile", "CertFile" or "KeyFile"
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("%v: %v", ErrConfig, e.Err) }
+
+func (e *ConfigError) Unwrap() []error { return []error{ErrConfig, e.Err} }
+
 // New checks cfg and returns a Client. The cenToken is computed here, once.
 func New(cfg Config) (*Client, error) {
 	if err := cfg.Credentials.Check(); err != nil {
@@ -167,7 +179,7 @@ func Endpoint(base, admin string, allowHTTP bool) (string, error) {
 		return "", fmt.Errorf("%w: server URL %q has no host", ErrConfig, base)
 	}
 	if u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
-		return "", fmt.Errorf("%w: refusing plain http:// to %s: the request carries the cenToken; use https://, or --allow-http if the network is trusted", ErrConfig, u.Host)
+		return "", &ConfigError{Field: "AllowHTTP", Err: fmt.Errorf("refusing plain http:// to %s: the request carries the cenToken; use https://, or allow plain http:// if the network is trusted", u.Host)}
 	}
 	// "." and ".." survive url.PathEscape, and a server or proxy that
 	// normalises the path would resolve them into another resource.
@@ -194,21 +206,25 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --ca-file: %v", ErrConfig, err)
+			return nil, &ConfigError{Field: "CAFile", Err: fmt.Errorf("CA certificates: %w", err)}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: --ca-file %s holds no PEM certificate", ErrConfig, cfg.CAFile)
+			return nil, &ConfigError{Field: "CAFile", Err: fmt.Errorf("CA certificates: %s holds no PEM certificate", cfg.CAFile)}
 		}
 		tc.RootCAs = pool
 	}
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, fmt.Errorf("%w: --client-cert and --client-key go together", ErrConfig)
+		field := "KeyFile" // the one missing
+		if cfg.CertFile == "" {
+			field = "CertFile"
+		}
+		return nil, &ConfigError{Field: field, Err: errors.New("a client certificate and its key go together: give both or neither")}
 	}
 	if cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --client-cert/--client-key: %v", ErrConfig, err)
+			return nil, &ConfigError{Field: "CertFile", Err: fmt.Errorf("client certificate and key (%s, %s): %w", cfg.CertFile, cfg.KeyFile, err)}
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}

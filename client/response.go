@@ -279,7 +279,7 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 // still shown (its odd bytes as U+FFFD), not dropped, no character is cut in
 // two, and no escape sequence or bidirectional override gets through.
 func snippet(body []byte) string {
-	const max = 80
+	const maxLen = 80
 	var b strings.Builder
 	for len(body) > 0 {
 		r, n := utf8.DecodeRune(body) // utf8.RuneError, 1 for a bad byte
@@ -287,7 +287,7 @@ func snippet(body []byte) string {
 		if n > 1 || r < utf8.RuneSelf {
 			c = safetext.Sanitize(string(body[:n]))
 		}
-		if b.Len()+len(c) > max {
+		if b.Len()+len(c) > maxLen {
 			break
 		}
 		b.WriteString(c)

@@ -71,11 +71,11 @@ func scrub(text string, secrets []string) string {
 			if len(sec) < 6 {
 				continue // too short to tell from ordinary text
 			}
-			min := min(minSecretRun, len(sec))
-			if i+min > len(low) || !strings.Contains(sec, low[i:i+min]) {
+			run := min(minSecretRun, len(sec))
+			if i+run > len(low) || !strings.Contains(sec, low[i:i+run]) {
 				continue
 			}
-			l := min
+			l := run
 			for i+l < len(low) && strings.Contains(sec, low[i:i+l+1]) {
 				l++
 			}

@@ -202,23 +202,29 @@ func TestTLSConfigErrors(t *testing.T) {
 	}
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 
+	// The text says what is wrong and names no flag; Field names the
+	// setting at fault, for the caller to name its flag.
 	tests := []struct {
 		name     string
 		cfg      Config
+		field    string
 		wantText []string
 	}{
-		{"cert without key", Config{CertFile: certFile}, []string{"--client-cert", "--client-key"}},
-		{"key without cert", Config{KeyFile: keyFile}, []string{"--client-cert", "--client-key"}},
-		{"missing CA file", Config{CAFile: missing}, []string{"--ca-file", missing}},
-		{"CA file without PEM", Config{CAFile: notPEM}, []string{"--ca-file", notPEM, "no PEM"}},
-		{"missing cert file", Config{CertFile: missing, KeyFile: keyFile}, []string{"--client-cert"}},
-		{"key of another cert", Config{CertFile: certFile, KeyFile: otherKeyFile}, []string{"--client-cert"}},
-		{"cert and key swapped", Config{CertFile: keyFile, KeyFile: certFile}, []string{"--client-cert"}},
+		{"cert without key", Config{CertFile: certFile}, "KeyFile", []string{"certificate and its key go together"}},
+		{"key without cert", Config{KeyFile: keyFile}, "CertFile", []string{"certificate and its key go together"}},
+		{"missing CA file", Config{CAFile: missing}, "CAFile", []string{"CA certificates", missing}},
+		{"CA file without PEM", Config{CAFile: notPEM}, "CAFile", []string{"CA certificates", notPEM, "no PEM"}},
+		{"missing cert file", Config{CertFile: missing, KeyFile: keyFile}, "CertFile", []string{"client certificate and key", missing}},
+		{"key of another cert", Config{CertFile: certFile, KeyFile: otherKeyFile}, "CertFile", []string{"client certificate and key", otherKeyFile}},
+		{"cert and key swapped", Config{CertFile: keyFile, KeyFile: certFile}, "CertFile", []string{"client certificate and key"}},
+		{"plain http", Config{Credentials: testCredentials("http://mfa.example.com")}, "AllowHTTP", []string{"refusing plain http://"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
-			cfg.Credentials = testCredentials("https://mfa.example.com")
+			if cfg.Credentials.URL == "" {
+				cfg.Credentials = testCredentials("https://mfa.example.com")
+			}
 			c, err := New(cfg)
 			if err == nil {
 				c.CloseIdleConnections()
@@ -226,6 +232,13 @@ func TestTLSConfigErrors(t *testing.T) {
 			}
 			if !errors.Is(err, ErrConfig) {
 				t.Errorf("New() error = %v, want it to wrap ErrConfig", err)
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Errorf("New() error = %#v, want a ConfigError for %s", err, tt.field)
+			}
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("New() error = %q names a flag", err)
 			}
 			for _, s := range tt.wantText {
 				if !strings.Contains(err.Error(), s) {

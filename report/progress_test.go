@@ -1,13 +1,14 @@
 package report
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenreg/tokenreg/internal/testio"
 )
 
 // fakeClock is a settable clock for Progress.
@@ -41,28 +42,10 @@ func attrs(r slog.Record) map[string]any {
 	return m
 }
 
-// syncBuffer is a bytes.Buffer the bar's spinner goroutine may write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
-
 func TestProgressLogsAtMostOncePerInterval(t *testing.T) {
 	clock := &fakeClock{t: start}
 	h := &recordHandler{}
-	var w syncBuffer
+	var w testio.SyncBuffer
 	p := newProgress(&w, false, 100, slog.New(h), 10*time.Second, clock.now)
 
 	// 60 rows, one every second: a line at 10 s, 20 s, ... 60 s.
@@ -121,7 +104,7 @@ func TestProgressDefaultIntervalAndNilLogger(t *testing.T) {
 
 func TestProgressTerminal(t *testing.T) {
 	for _, total := range []int64{3, -1, 0} {
-		var w syncBuffer
+		var w testio.SyncBuffer
 		h := &recordHandler{}
 		p := NewProgress(&w, true, total, slog.New(h), time.Nanosecond)
 		for _, st := range []Status{StatusOK, StatusFailed, StatusError} {
@@ -136,9 +119,7 @@ func TestProgressTerminal(t *testing.T) {
 		if len(h.records) != 0 {
 			t.Errorf("total %d: terminal Progress also logged %d lines", total, len(h.records))
 		}
-		w.mu.Lock()
-		out := w.buf.String()
-		w.mu.Unlock()
+		out := w.String()
 		if !strings.Contains(out, "ok 1 failed 1 error 1") {
 			t.Errorf("total %d: bar %q lacks the counts", total, out)
 		}

@@ -229,10 +229,10 @@ func (r *Reader) terminated() (bool, error) { return r.csv.Terminated(), nil }
 // The last line of the file may be torn by a crash: no line end, an
 // unterminated quote, too few fields, a cell that does not parse. Such a
 // line is not passed to fn and torn is true; good excludes it. A header cut
-// short (a prefix of Header's line with no line end) gives good 0 and torn
+// short (a prefix of header's line with no line end) gives good 0 and torn
 // true. A malformed row that is not the last is an error (a *RowError with
 // the line in the result file): the file is not a result file, or was
-// edited. So is a header that is not Header's columns in Header's order
+// edited. So is a header that is not header's columns in header's order
 // (names match case-insensitively), since the caller appends the Writer's
 // rows, and a file whose only line is not a result header.
 //
@@ -271,7 +271,7 @@ func Recover(f io.Reader, fn func(Result) error) (good int64, torn bool, err err
 		// while the Writer wrote it leaves a prefix of its header; anything
 		// else may be someone's file, which Recover must not let the
 		// caller truncate.
-		if strings.HasPrefix(strings.ToLower(strings.Join(Header, ",")), strings.ToLower(strings.Join(hdr, ","))) {
+		if strings.HasPrefix(strings.ToLower(strings.Join(header, ",")), strings.ToLower(strings.Join(hdr, ","))) {
 			return 0, true, nil
 		}
 		return 0, false, errors.New("not a result file: a single line that is not a result header")
@@ -281,8 +281,8 @@ func Recover(f io.Reader, fn func(Result) error) (good int64, torn bool, err err
 	}
 	// The caller appends the Writer's rows: any other layout, even one
 	// NewReader accepts, would end up with rows that do not fit the header.
-	if !slices.EqualFunc(hdr, Header, strings.EqualFold) {
-		return 0, false, fmt.Errorf("cannot continue this result file: its header is not %s", strings.Join(Header, ","))
+	if !slices.EqualFunc(hdr, header, strings.EqualFold) {
+		return 0, false, fmt.Errorf("cannot continue this result file: its header is not %s", strings.Join(header, ","))
 	}
 	good = r.csv.Offset()
 

@@ -123,7 +123,7 @@ func TestNewReaderHeader(t *testing.T) {
 		wantErr string // substring; "" for success
 		want    Result
 	}{
-		{name: "ours", in: strings.Join(Header, ",") + "\n2,u,s,SMS,ok,0,Success,1,10,2026-11-28T13:14:15.123Z\n",
+		{name: "ours", in: strings.Join(header, ",") + "\n2,u,s,SMS,ok,0,Success,1,10,2026-11-28T13:14:15.123Z\n",
 			want: Result{Line: 2, Username: "u", TokenSn: "s", TokenType: "SMS", Status: StatusOK, Code: "0", Message: "Success", Attempts: 1, Duration: 10 * time.Millisecond, FinishedAt: finished.Truncate(time.Millisecond)}},
 		{name: "minimal columns, any case, any order, extras", in: "Extra,MESSAGE,code,Status,TOKENTYPE,tokensn,UserName, Line \nx,m,1,Failed,OTP,s,u,9\n",
 			want: Result{Line: 9, Username: "u", TokenSn: "s", TokenType: "OTP", Status: StatusFailed, Code: "1", Message: "m"}},
@@ -162,7 +162,7 @@ func TestNewReaderHeader(t *testing.T) {
 }
 
 func TestReaderRowErrors(t *testing.T) {
-	hdr := strings.Join(Header, ",") + "\n"
+	hdr := strings.Join(header, ",") + "\n"
 	good := "9,u,s,SMS,ok,0,Success,1,10,\n"
 	tests := []struct {
 		name, row, wantErr string
@@ -208,7 +208,7 @@ func recovered(data []byte) (rows []Result, good int64, torn bool, err error) {
 }
 
 func TestRecover(t *testing.T) {
-	hdr := strings.Join(Header, ",") + "\n"
+	hdr := strings.Join(header, ",") + "\n"
 	row2 := "2,u,s,SMS,ok,0,Success,1,10,2026-11-28T13:14:15.123Z\n"
 	row3 := "3,v,t,OTP,failed,29008,\"An OTP token\nalready registered\",1,10,2026-11-28T13:14:15.123Z\n"
 	n := func(parts ...string) int64 { return int64(len(strings.Join(parts, ""))) }
@@ -275,7 +275,7 @@ func TestRecover(t *testing.T) {
 }
 
 func TestRecoverRowErrorLine(t *testing.T) {
-	in := strings.Join(Header, ",") + "\n" + "2,u,s,SMS,ok,0,m,1,1,\n\n" + "3,u,s,SMS,nope,0,m,1,1,\n" + "4,u,s,SMS,ok,0,m,1,1,\n"
+	in := strings.Join(header, ",") + "\n" + "2,u,s,SMS,ok,0,m,1,1,\n\n" + "3,u,s,SMS,nope,0,m,1,1,\n" + "4,u,s,SMS,ok,0,m,1,1,\n"
 	_, _, _, err := recovered([]byte(in))
 	re, ok := errors.AsType[*RowError](err)
 	if !ok || re.Line != 4 {

@@ -1,6 +1,9 @@
 package report
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Status is the outcome of one input row (SPEC §5).
 type Status string
@@ -34,8 +37,12 @@ func (s Status) Final() bool {
 // Known reports whether s is one of the statuses above.
 func (s Status) Known() bool { return s.Final() || s == StatusError }
 
-// Header is the result CSV's header row, in order.
-var Header = []string{"line", "username", "tokenSn", "tokenType", "status", "code", "message", "attempts", "duration_ms", "finished_at"}
+// header is the result CSV's header row, in order; Header returns a copy.
+var header = []string{"line", "username", "tokenSn", "tokenType", "status", "code", "message", "attempts", "duration_ms", "finished_at"}
+
+// Header returns the result CSV's header row, in order (a copy: the
+// package's own stays as it is).
+func Header() []string { return slices.Clone(header) }
 
 // Result is one row of the result CSV: the outcome of one input data row.
 type Result struct {

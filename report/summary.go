@@ -287,13 +287,13 @@ func (s *Summary) WriteText(w io.Writer) error {
 	return tw.Flush()
 }
 
-// truncate cuts s to at most max bytes, on a character boundary, marking
+// truncate cuts s to at most limit bytes, on a character boundary, marking
 // the cut with "…".
-func truncate(s string, max int) string {
-	if len(s) <= max {
+func truncate(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	cut := max - len("…")
+	cut := limit - len("…")
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

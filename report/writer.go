@@ -63,17 +63,17 @@ func (w *Writer) Flush() error {
 	return w.csv.Error()
 }
 
-// WriteHeader writes Header and flushes it. Call it once, before the first
+// WriteHeader writes header and flushes it. Call it once, before the first
 // row, on a new file; a resumed file already has its header.
 func (w *Writer) WriteHeader() error {
-	if err := w.csv.Write(Header); err != nil {
+	if err := w.csv.Write(header); err != nil {
 		return err
 	}
 	w.csv.Flush()
 	return w.csv.Error()
 }
 
-// Write writes r as one row in the order of Header and flushes it (but see
+// Write writes r as one row in the order of header and flushes it (but see
 // BufferUnsent). Text cells
 // go through Escape; duration_ms is whole milliseconds; finished_at is RFC
 // 3339 UTC with milliseconds, empty if r.FinishedAt is zero. An error means

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,27 +17,10 @@ import (
 
 	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/client/clienttest"
+	"github.com/tokenreg/tokenreg/internal/testio"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for the writes of run's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -52,7 +33,7 @@ type sim struct {
 	cancel context.CancelFunc
 	done   chan int
 	lines  chan string
-	stderr *syncBuffer
+	stderr *testio.SyncBuffer
 }
 
 var listeningLine = regexp.MustCompile(`^listening on http://127\.0\.0\.1:[0-9]+$`)
@@ -61,7 +42,7 @@ func startSim(t *testing.T, args []string, environ map[string]string) *sim {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
-	s := &sim{cancel: cancel, done: make(chan int, 1), lines: make(chan string, 100), stderr: &syncBuffer{}}
+	s := &sim{cancel: cancel, done: make(chan int, 1), lines: make(chan string, 100), stderr: &testio.SyncBuffer{}}
 	go func() {
 		code := run(ctx, args, env(environ), pw, s.stderr)
 		pw.Close()
@@ -246,7 +227,7 @@ func TestRunUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testio.SyncBuffer
 			code := run(t.Context(), tt.args, env(nil), &stdout, &stderr)
 			if code != tt.wantCode || !strings.Contains(stderr.String(), tt.wantStderr) {
 				t.Errorf("run(%q) = %d, stderr %q; want %d, stderr containing %q", tt.args, code, stderr.String(), tt.wantCode, tt.wantStderr)

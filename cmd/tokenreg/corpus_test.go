@@ -284,7 +284,7 @@ func checkCommon(t *testing.T, code int, stderr string, w want) {
 // reports valid where run reports ok.
 func checkResult(t *testing.T, raw []byte, w want, validate bool) {
 	t.Helper()
-	header := strings.Join(report.Header, ",") + "\n"
+	header := strings.Join(report.Header(), ",") + "\n"
 	if !bytes.HasPrefix(raw, []byte(header)) {
 		t.Fatalf("result does not start with the header:\n%s", truncate(string(raw)))
 	}
@@ -344,9 +344,9 @@ func checkResult(t *testing.T, raw []byte, w want, validate bool) {
 }
 
 func truncate(s string) string {
-	const max = 4000
-	if len(s) > max {
-		return s[:max] + fmt.Sprintf("… (%d bytes)", len(s))
+	const maxLen = 4000
+	if len(s) > maxLen {
+		return s[:maxLen] + fmt.Sprintf("… (%d bytes)", len(s))
 	}
 	return s
 }
@@ -613,7 +613,7 @@ func TestValidateStdinWritesStdout(t *testing.T) {
 	t.Chdir(t.TempDir())
 	for range 2 {
 		code, stdout, stderr := cli{}.run(t, context.Background(), okInput, "validate", "-")
-		if code != exitOK || !strings.HasPrefix(stdout, strings.Join(report.Header, ",")) {
+		if code != exitOK || !strings.HasPrefix(stdout, strings.Join(report.Header(), ",")) {
 			t.Fatalf("exit %d, stdout %q, want 0 and the result on stdout; stderr:\n%s", code, stdout, stderr)
 		}
 		if ents, _ := os.ReadDir("."); len(ents) > 0 {

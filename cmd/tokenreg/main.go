@@ -11,6 +11,10 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/tokenreg/tokenreg/batch"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -116,10 +120,29 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		fmt.Fprintf(stderr, "tokenreg: %v\n", err)
 		if code == exitOK {
-			code = exitUsage
+			code = exitCodeOf(err)
 		}
 	}
 	return code
+}
+
+// exitCodeOf maps the error that ends a command to SPEC §5's exit code, by
+// its type: the one place that does. Everything not named here (a
+// usageError, client.ErrConfig, client.ErrCredentials, a credentials file,
+// an unusable input, a write or ledger failure) is exit 2.
+func exitCodeOf(err error) int {
+	var ae *batch.AbortError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &ae):
+		return exitAborted
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.Is(err, batch.ErrLimit):
+		return exitLimit
+	}
+	return exitUsage
 }
 
 func buildVersion() string {
@@ -171,3 +194,9 @@ Example:
   tokenreg run staff.csv --rate 20 --workers 8 --resume --html staff.html
   tokenreg retry staff.result.csv --codes 29004,29008
 `
+
+// isTerminal reports whether w is a terminal (for the progress bar).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

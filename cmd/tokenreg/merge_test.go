@@ -195,7 +195,7 @@ func TestMergeStdout(t *testing.T) {
 	if want := strings.Count(text, "\n") - 1; rows != want {
 		t.Errorf("stdout has %d rows, want %d", rows, want)
 	}
-	if !strings.HasPrefix(stdout, strings.Join(report.Header, ",")+"\n") || !strings.Contains(stderr, "merged 2 shard results") {
+	if !strings.HasPrefix(stdout, strings.Join(report.Header(), ",")+"\n") || !strings.Contains(stderr, "merged 2 shard results") {
 		t.Errorf("stdout %q..., stderr %q", stdout[:min(len(stdout), 80)], stderr)
 	}
 }

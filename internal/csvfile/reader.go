@@ -39,9 +39,9 @@ type Options struct {
 // Reader reads the records of a CSV file. It is not safe for concurrent
 // use; it does not close the io.Reader it reads.
 type Reader struct {
-	br  *bufio.Reader
-	sep byte
-	max int
+	br        *bufio.Reader
+	sep       byte
+	maxRecord int
 
 	anyBytes bool
 	line     int   // lines consumed
@@ -63,13 +63,13 @@ type Reader struct {
 // is the header. The error is a *FileError for a file that is empty, not
 // text, UTF-16 without opt.UTF16, or written with an ambiguous separator.
 func NewReader(r io.Reader, opt Options) (*Reader, error) {
-	max := opt.MaxRecord
-	if max <= 0 {
-		max = DefaultMaxRecord
+	maxRecord := opt.MaxRecord
+	if maxRecord <= 0 {
+		maxRecord = DefaultMaxRecord
 	}
-	bufSize := max + 4096
+	bufSize := maxRecord + 4096
 	br := bufio.NewReaderSize(r, bufSize)
-	rd := &Reader{max: max, sep: ',', anyBytes: opt.AnyBytes}
+	rd := &Reader{maxRecord: maxRecord, sep: ',', anyBytes: opt.AnyBytes}
 	head, err := br.Peek(512)
 	if len(head) == 0 {
 		if err != nil && err != io.EOF {
@@ -183,14 +183,14 @@ func (r *Reader) detectSeparator(opt Options) error {
 	if len(seps) == 1 || opt.Score == nil {
 		return nil
 	}
-	head, _ := r.br.Peek(r.max)
+	head, _ := r.br.Peek(r.maxRecord)
 	best, bestScore := []byte(nil), 0
 	var bestSplit [][]string
 	for i, sep := range seps {
 		if i > 0 && bytes.IndexByte(head, sep) < 0 {
 			continue // it cannot split the header
 		}
-		t := &Reader{br: bufio.NewReader(bytes.NewReader(head)), sep: sep, max: r.max}
+		t := &Reader{br: bufio.NewReader(bytes.NewReader(head)), sep: sep, maxRecord: r.maxRecord}
 		hdr, err := t.Read()
 		if err != nil {
 			continue
@@ -339,7 +339,7 @@ func (r *Reader) readLine() (line []byte, n int, err error) {
 func (r *Reader) take(p []byte, n *int, long *bool) {
 	*n += len(p)
 	r.quotes += bytes.Count(p, []byte{'"'})
-	if *n > r.max {
+	if *n > r.maxRecord {
 		*long = true
 		r.lbuf = r.lbuf[:0]
 		return
@@ -449,7 +449,7 @@ parseField:
 				if err != nil {
 					return nil, err
 				}
-				if line == nil || size > r.max {
+				if line == nil || size > r.maxRecord {
 					// Still inside the quoted field: the quotes of this
 					// line decide whether it closed.
 					return nil, r.skip(size, r.quotes%2 == 0)
@@ -489,7 +489,7 @@ func (r *Reader) skip(size int, open bool) error {
 			open = !open
 		}
 	}
-	return &RecordError{Line: start, ErrLine: start, EndLine: r.line, Size: size, Max: r.max, Err: ErrTooLong}
+	return &RecordError{Line: start, ErrLine: start, EndLine: r.line, Size: size, Max: r.maxRecord, Err: ErrTooLong}
 }
 
 // unclosed is the error of a quoted field that runs to the end of the
