@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/tokenreg/tokenreg/internal/safefile"
 )
 
 // openCredentialsFile opens path for reading and checks the opened file,
@@ -22,9 +24,9 @@ func openCredentialsFile(path string) (*os.File, error) {
 	}
 	fi, err := f.Stat()
 	if err == nil {
-		owner := -1
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			owner = int(st.Uid)
+		owner, ok := safefile.Owner(fi)
+		if !ok {
+			owner = -1
 		}
 		err = checkCredentialsFile(path, fi.Mode(), owner, os.Geteuid())
 	}
@@ -40,7 +42,7 @@ func openCredentialsFile(path string) (*os.File, error) {
 // by euid or root, with no permission for group or others (SPEC §3).
 func checkCredentialsFile(path string, mode fs.FileMode, owner, euid int) error {
 	if !mode.IsRegular() {
-		return fmt.Errorf("%w %s is %s, not a regular file: give the path of the file itself", ErrCredentialsFile, path, fileKind(mode))
+		return fmt.Errorf("%w %s is %s, not a regular file: give the path of the file itself", ErrCredentialsFile, path, safefile.Kind(mode))
 	}
 	if owner != euid && owner != 0 {
 		return fmt.Errorf("%w %s belongs to user %d, not to the user running tokenreg (%d) or root: another user could have written it; copy it to a file of your own, mode 600", ErrCredentialsFile, path, owner, euid)
@@ -49,23 +51,4 @@ func checkCredentialsFile(path string, mode fs.FileMode, owner, euid int) error 
 		return fmt.Errorf("%w %s is open to group or others (mode %04o): it holds the secret code; run: chmod 600 %s", ErrCredentialsFile, path, mode.Perm(), path)
 	}
 	return nil
-}
-
-// fileKind names a file type that is not a regular file.
-func fileKind(mode fs.FileMode) string {
-	switch {
-	case mode.IsDir():
-		return "a directory"
-	case mode&fs.ModeNamedPipe != 0:
-		return "a FIFO (named pipe)"
-	case mode&fs.ModeSocket != 0:
-		return "a socket"
-	case mode&fs.ModeCharDevice != 0:
-		return "a character device"
-	case mode&fs.ModeDevice != 0:
-		return "a device"
-	case mode&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	}
-	return "a special file"
 }

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"github.com/tokenreg/tokenreg/internal/safefile"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -54,9 +56,9 @@ type Ledger struct {
 	readOnly bool
 
 	db     *sql.DB
-	lookup *sql.Stmt  // read-only opens: Lookup queries the database
-	com    *committer // nil when read-only
-	lock   *fileLock  // nil when read-only
+	lookup *sql.Stmt      // read-only opens: Lookup queries the database
+	com    *committer     // nil when read-only
+	lock   *safefile.Lock // nil when read-only
 
 	// keys answers a writable ledger's Lookups from memory; loadMu
 	// serialises its scan.
@@ -363,7 +365,7 @@ func (l *Ledger) Close() error {
 			errs = append(errs, l.db.Close())
 		}
 		if l.lock != nil {
-			errs = append(errs, l.lock.release())
+			errs = append(errs, l.lock.Unlock())
 		}
 		if err := errors.Join(errs...); err != nil {
 			l.closeErr = fmt.Errorf("close ledger %s: %w", l.path, err)

@@ -4,28 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/tokenreg/tokenreg/internal/safefile"
 )
 
 // ErrInUse is matched (errors.Is) by the error Open returns when another run
 // holds the ledger.
 var ErrInUse = errors.New("ledger in use by another run")
 
-// errWouldBlock is what tryLock returns when another holder has the lock.
-var errWouldBlock = errors.New("lock held elsewhere")
-
 // pollInterval is how often Open tries again for the lock while it waits.
 const pollInterval = 100 * time.Millisecond
-
-// fileLock is an exclusive advisory lock on a file beside the ledger. The
-// file is never removed: removing it while another process waits on it
-// would let a third lock a new file of the same name.
-type fileLock struct{ f *os.File }
 
 // inUseError says who holds the ledger, as far as the lock file tells.
 type inUseError struct {
@@ -59,7 +51,7 @@ func (e *inUseError) Is(target error) bool { return target == ErrInUse }
 // the holder's line is written over the start of the file (the reader
 // stops at its newline), so a planted link or file cannot make tokenreg
 // clobber someone else's file.
-func acquire(ctx context.Context, path string, wait time.Duration, runID string) (*fileLock, error) {
+func acquire(ctx context.Context, path string, wait time.Duration, runID string) (*safefile.Lock, error) {
 	name := path + ".lock"
 	f, err := openOwned(name)
 	if err != nil {
@@ -71,19 +63,19 @@ func acquire(ctx context.Context, path string, wait time.Duration, runID string)
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		err := tryLock(f)
+		lock, err := safefile.LockFile(f, holderLine(runID))
 		if err == nil {
-			break
+			return lock, nil
 		}
-		if !errors.Is(err, errWouldBlock) {
+		var le *safefile.LockedError
+		if !errors.As(err, &le) {
 			f.Close()
-			return nil, fmt.Errorf("lock ledger: %s: %w", name, err)
+			return nil, fmt.Errorf("lock ledger: %w", err)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			holder := readHolder(f)
 			f.Close()
-			return nil, &inUseError{path: path, holder: holder, waited: wait}
+			return nil, &inUseError{path: path, holder: le.Holder, waited: wait}
 		}
 		t := time.NewTimer(min(left, poll))
 		select {
@@ -94,9 +86,6 @@ func acquire(ctx context.Context, path string, wait time.Duration, runID string)
 		case <-t.C:
 		}
 	}
-	// Only for the message a second run prints: the lock holds without it.
-	f.WriteAt([]byte(holderLine(runID)), 0)
-	return &fileLock{f: f}, nil
 }
 
 // effectiveUID is the user the files must belong to; tests replace it.
@@ -106,38 +95,19 @@ var effectiveUID = os.Geteuid
 // ledger, refusing a symbolic link, anything but a regular file, and a
 // file of another user. It never truncates.
 func openOwned(name string) (*os.File, error) {
-	if oNoFollow == 0 && isSymlink(name) {
-		return nil, fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it (tokenreg creates the file itself) or pass a different --ledger", name)
-	}
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
+	f, err := safefile.OpenNoFollow(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		if isSymlink(name) {
-			return nil, fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it (tokenreg creates the file itself) or pass a different --ledger", name)
-		}
-		return nil, err
+		return nil, reword(name, err)
 	}
 	fi, err := f.Stat()
+	if err == nil {
+		err = safefile.CheckInfo(name, fi, effectiveUID())
+	}
 	if err != nil {
 		f.Close()
-		return nil, err
-	}
-	if err := checkOwned(name, fi); err != nil {
-		f.Close()
-		return nil, err
+		return nil, reword(name, err)
 	}
 	return f, nil
-}
-
-// checkOwned refuses a file that is not regular or not the effective
-// user's.
-func checkOwned(name string, fi os.FileInfo) error {
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file (%s): remove it or pass a different --ledger", name, fi.Mode().Type())
-	}
-	if uid, ok := fileOwner(fi); ok && uid != effectiveUID() {
-		return fmt.Errorf("%s belongs to another user (uid %d, not %d): tokenreg refuses to write a file another user planted; remove it or pass a different --ledger", name, uid, effectiveUID())
-	}
-	return nil
 }
 
 // checkSidecar refuses a planted link or foreign file where SQLite will
@@ -151,22 +121,23 @@ func checkSidecar(name string) error {
 		return err
 	}
 	if fi.Mode()&os.ModeSymlink != 0 {
-		return fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it or pass a different --ledger", name)
+		return reword(name, safefile.ErrLink)
 	}
-	return checkOwned(name, fi)
+	return reword(name, safefile.CheckInfo(name, fi, effectiveUID()))
 }
 
-// isSymlink reports whether name is a symbolic link.
-func isSymlink(name string) bool {
-	fi, err := os.Lstat(name)
-	return err == nil && fi.Mode()&os.ModeSymlink != 0
-}
-
-// release unlocks and closes the lock file.
-func (l *fileLock) release() error {
-	err := unlock(l.f)
-	if cerr := l.f.Close(); err == nil {
-		err = cerr
+// reword says what safefile refused in the ledger's terms, and what to do.
+func reword(name string, err error) error {
+	var fe *safefile.ForeignError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, safefile.ErrLink):
+		return fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it (tokenreg creates the file itself) or pass a different --ledger", name)
+	case errors.As(err, &fe):
+		return fmt.Errorf("%s belongs to another user (uid %d, not %d): tokenreg refuses to write a file another user planted; remove it or pass a different --ledger", name, fe.UID, fe.EUID)
+	case errors.Is(err, safefile.ErrNotRegular):
+		return fmt.Errorf("%w: remove it or pass a different --ledger", err)
 	}
 	return err
 }
@@ -178,23 +149,5 @@ func holderLine(runID string) string {
 	if host != "" {
 		s += " on " + host
 	}
-	return s + ", started " + time.Now().UTC().Format(time.RFC3339) + ", run " + runID + "\n"
-}
-
-// readHolder reads the holder's line from the lock file, keeping only
-// printable characters: the file is another process's, and its text goes to
-// a terminal.
-func readHolder(f *os.File) string {
-	buf := make([]byte, 256)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return ""
-	}
-	line, _, _ := strings.Cut(string(buf[:n]), "\n")
-	return strings.TrimSpace(strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return -1
-	}, line))
+	return s + ", started " + time.Now().UTC().Format(time.RFC3339) + ", run " + runID
 }

@@ -3,9 +3,9 @@
 package report
 
 import (
-	"errors"
 	"os"
-	"syscall"
+
+	"github.com/tokenreg/tokenreg/internal/safefile"
 )
 
 // createTemp creates the new file name, mode 0600 until the caller's
@@ -21,19 +21,5 @@ func replaceFile(tmp, path, dir string) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable. Some file systems cannot sync a
-// directory; the rename has happened, so that is not an error.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	return nil
+	return safefile.SyncDir(dir)
 }

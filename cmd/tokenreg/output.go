@@ -8,10 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tokenreg/tokenreg/batch"
@@ -223,7 +221,7 @@ func (t *tempResult) commit(path string) (*resultFile, error) {
 		os.Remove(t.f.Name())
 		return nil, fmt.Errorf("replace result: %w", err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := safefile.SyncDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("sync result directory: %w", err)
 	}
 	// Reopened as safely as a resumed result: in a directory others can
@@ -345,22 +343,4 @@ func (r *resultFile) close() {
 	if r.lock != nil {
 		r.lock.Unlock()
 	}
-}
-
-// syncDir makes a rename in dir durable. Some file systems cannot sync a
-// directory, nor can Windows; the rename has happened, so that is not an
-// error.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	return nil
 }

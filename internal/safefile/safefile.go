@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
+	"syscall"
 	"unicode"
 )
 
@@ -25,7 +27,7 @@ var ErrForeign = errors.New("is owned by another user")
 // the effective user (on Windows, only the link and type checks apply). A
 // file it creates gets perm.
 func Open(path string, flag int, perm os.FileMode) (*os.File, error) {
-	f, err := openNoFollow(path, flag, perm)
+	f, err := OpenNoFollow(path, flag, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -43,26 +45,72 @@ func Check(f *os.File) error {
 	if err != nil {
 		return err
 	}
-	if !st.Mode().IsRegular() {
-		return &os.PathError{Op: "open", Path: f.Name(), Err: fmt.Errorf("%w (%s)", ErrNotRegular, kind(st.Mode()))}
-	}
-	return checkOwner(f.Name(), st)
+	return CheckInfo(f.Name(), st, os.Geteuid())
 }
 
-func kind(m os.FileMode) string {
+// CheckInfo returns an error unless st, the FileInfo of name, is a regular
+// file owned by euid (on Windows, only the type is checked): an
+// *os.PathError wrapping ErrNotRegular, or a *ForeignError.
+func CheckInfo(name string, st os.FileInfo, euid int) error {
+	if !st.Mode().IsRegular() {
+		return &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w (%s)", ErrNotRegular, Kind(st.Mode()))}
+	}
+	if uid, ok := Owner(st); ok && uid != euid {
+		return &ForeignError{Path: name, UID: uid, EUID: euid}
+	}
+	return nil
+}
+
+// ForeignError is returned when a file is owned by another user; it
+// matches ErrForeign (errors.Is).
+type ForeignError struct {
+	Path      string
+	UID, EUID int // the file's owner, the user it should belong to
+}
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("open %s: %v (uid %d, not uid %d): refused", e.Path, ErrForeign, e.UID, e.EUID)
+}
+
+// Is reports whether target is ErrForeign.
+func (e *ForeignError) Is(target error) bool { return target == ErrForeign }
+
+// Kind names the type of a file that is not a regular file, for messages:
+// "a directory", "a FIFO (named pipe)", "a character device"...
+func Kind(m os.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
 	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
+		return "a FIFO (named pipe)"
 	case m&os.ModeSocket != 0:
 		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
 	case m&os.ModeDevice != 0:
 		return "a device"
 	case m&os.ModeSymlink != 0:
 		return "a symbolic link"
 	}
-	return "not a regular file"
+	return "a special file"
+}
+
+// SyncDir makes a rename in dir durable. Some file systems cannot sync a
+// directory, nor can Windows; the rename has happened, so that is not an
+// error.
+func SyncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	return nil
 }
 
 // LockedError is returned by Lock when another process holds the lock.
@@ -104,16 +152,28 @@ func TryLock(path, holder string) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
+	l, err := LockFile(f, holder)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// LockFile takes an exclusive lock on f, a lock file its caller opened
+// read-write and checked (OpenNoFollow, CheckInfo), without waiting, and
+// writes holder over the start of it as TryLock does. When another process
+// holds the lock it returns a *LockedError naming that holder; on any
+// error f stays open, for the caller to try again or close. The returned
+// Lock owns f.
+func LockFile(f *os.File, holder string) (*Lock, error) {
 	if err := tryLock(f); err != nil {
 		if errors.Is(err, errWouldBlock) {
-			h := readHolder(f)
-			f.Close()
-			return nil, &LockedError{Path: path, Holder: h}
+			return nil, &LockedError{Path: f.Name(), Holder: readHolder(f)}
 		}
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
-	rec := []byte(strings.ReplaceAll(holder, "\n", " "))
+	rec := []byte(strings.ReplaceAll(strings.TrimSuffix(holder, "\n"), "\n", " "))
 	if len(rec) > holderSize-1 {
 		rec = rec[:holderSize-1]
 	}

@@ -9,7 +9,10 @@ import (
 	"syscall"
 )
 
-func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+// OpenNoFollow opens path with flag without following a symbolic link in
+// its last element (an *os.PathError wrapping ErrLink) and without blocking
+// on a FIFO. It does not check what it opened: see CheckInfo.
+func OpenNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
@@ -20,15 +23,13 @@ func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	return f, nil
 }
 
-func checkOwner(name string, st os.FileInfo) error {
+// Owner returns the uid that owns the file st describes.
+func Owner(st os.FileInfo) (int, bool) {
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
-		return nil
+		return 0, false
 	}
-	if euid := os.Geteuid(); int(sys.Uid) != euid {
-		return &os.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w (uid %d, not uid %d): refused", ErrForeign, sys.Uid, euid)}
-	}
-	return nil
+	return int(sys.Uid), true
 }
 
 // tryLock takes an exclusive flock(2) on f without blocking. flock locks

@@ -10,17 +10,17 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// openNoFollow refuses a link found by Lstat before opening: Windows has no
+// OpenNoFollow refuses a link found by Lstat before opening: Windows has no
 // O_NOFOLLOW, and creating a symbolic link there needs a privilege.
-func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+func OpenNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSymlink != 0 {
 		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: refused (tokenreg does not follow links to the files it writes)", ErrLink)}
 	}
 	return os.OpenFile(path, flag, perm)
 }
 
-// checkOwner: ownership is an ACL question on Windows, not checked here.
-func checkOwner(string, os.FileInfo) error { return nil }
+// Owner reports no owner: ownership is an ACL question here, not checked.
+func Owner(os.FileInfo) (int, bool) { return 0, false }
 
 // lockOffset is the byte locked: far past the holder's record, since Windows
 // locks are mandatory and would stop another process reading it.
