@@ -251,6 +251,26 @@ func (b *bench) startSim(ctx context.Context, state string, flags ...string) (*s
 }
 
 // simStats is what centagate-sim prints on exit.
+// simRun starts a simulator on state with simFlags, calls run with its URL
+// and stops it: run's result, the simulator's tally and its own usage. Every
+// figure that wants a fresh simulator for one run goes through here.
+func (b *bench) simRun(ctx context.Context, state string, simFlags []string, run func(url string) (runResult, error)) (runResult, simStats, usage, error) {
+	s, err := b.startSim(ctx, state, simFlags...)
+	if err != nil {
+		return runResult{}, simStats{}, usage{}, err
+	}
+	defer s.kill()
+	r, err := run(s.url)
+	if err != nil {
+		return runResult{}, simStats{}, usage{}, err
+	}
+	st, err := s.stop()
+	if err != nil {
+		return runResult{}, simStats{}, usage{}, err
+	}
+	return r, st, s.usage(), nil
+}
+
 type simStats struct {
 	requests int64
 	rate     float64 // (requests-1) / (last arrival - first arrival)
@@ -335,23 +355,9 @@ func (r runResult) rate() float64 { return float64(r.rows) / r.wall.Seconds() }
 // runTokenreg runs `tokenreg run input` against url with extra flags, and
 // checks that it exited 0 with every one of rows rows ok.
 func (b *bench) runTokenreg(ctx context.Context, url, input string, rows int, timeout time.Duration, flags ...string) (runResult, error) {
-	out := b.path("result.csv")
-	summary := b.path("summary.json")
-	args := append([]string{"run", input, "--out", out, "--summary", summary, "--progress", "never"}, flags...)
-	env := append(slices.Clone(b.env), "CENTAGATE_URL="+url)
-	runCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	c, err := b.start(runCtx, b.tokenreg, env, args...)
+	c, summary, err := b.execTokenreg(ctx, url, input, timeout, flags)
 	if err != nil {
 		return runResult{}, err
-	}
-	<-c.done
-	defer os.Remove(out) // a million rows are 90 MB
-	switch {
-	case ctx.Err() != nil:
-		return runResult{}, ctx.Err()
-	case runCtx.Err() != nil:
-		return runResult{}, fmt.Errorf("tokenreg %s: not done after %s", strings.Join(flags, " "), timeout)
 	}
 	if c.err != nil {
 		return runResult{}, fmt.Errorf("tokenreg %s: %v: %s", strings.Join(flags, " "), c.err, c.tail())
@@ -368,4 +374,30 @@ func (b *bench) runTokenreg(ctx context.Context, url, input string, rows int, ti
 		return r, fmt.Errorf("tokenreg: %d rows, %v, want %d rows all ok", s.Rows, s.ByStatus, rows)
 	}
 	return r, nil
+}
+
+// execTokenreg runs `tokenreg run input --out … --summary …` against url
+// with extra flags and waits for it to finish within timeout: the finished
+// child and the path of its summary. The result file is removed (a million
+// rows are 90 MB); the exit status is left to the caller.
+func (b *bench) execTokenreg(ctx context.Context, url, input string, timeout time.Duration, flags []string) (*child, string, error) {
+	out := b.path("result.csv")
+	summary := b.path("summary.json")
+	args := append([]string{"run", input, "--out", out, "--summary", summary, "--progress", "never"}, flags...)
+	env := append(slices.Clone(b.env), "CENTAGATE_URL="+url)
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := b.start(runCtx, b.tokenreg, env, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	<-c.done
+	os.Remove(out)
+	switch {
+	case ctx.Err() != nil:
+		return nil, "", ctx.Err()
+	case runCtx.Err() != nil:
+		return nil, "", fmt.Errorf("tokenreg %s: not done after %s", strings.Join(flags, " "), timeout)
+	}
+	return c, summary, nil
 }

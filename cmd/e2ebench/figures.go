@@ -70,21 +70,12 @@ func (b *bench) throughput(ctx context.Context, sz sizes, workers int) error {
 		}
 		var pair [2]float64 // tokenreg, bare
 		for _, side := range sides {
-			s, err := b.startSim(ctx, state)
-			if err != nil {
-				return err
-			}
-			defer s.kill()
-			var r runResult
-			if side == "bare" {
-				r, err = b.bareLoop(ctx, s.url, n, 1, workers)
-			} else {
-				r, err = b.runTokenreg(ctx, s.url, input, n, 3*time.Minute, flags...)
-			}
-			if err != nil {
-				return err
-			}
-			st, err := s.stop()
+			r, st, simUsage, err := b.simRun(ctx, state, nil, func(url string) (runResult, error) {
+				if side == "bare" {
+					return b.bareLoop(ctx, url, n, 1, workers)
+				}
+				return b.runTokenreg(ctx, url, input, n, 3*time.Minute, flags...)
+			})
 			if err != nil {
 				return err
 			}
@@ -92,14 +83,14 @@ func (b *bench) throughput(ctx context.Context, sz sizes, workers int) error {
 				return fmt.Errorf("%s: %w", side, err)
 			}
 			fmt.Fprintf(b.log, "  run %d %-8s %6.0f rows/s (%d rows in %s; client CPU %s, simulator CPU %s)\n",
-				rep+1, side, r.rate(), n, r.wall.Round(time.Millisecond), r.usage.cpu().Round(time.Millisecond), s.usage().cpu().Round(time.Millisecond))
+				rep+1, side, r.rate(), n, r.wall.Round(time.Millisecond), r.usage.cpu().Round(time.Millisecond), simUsage.cpu().Round(time.Millisecond))
 			if side == "bare" {
 				pair[1] = r.rate()
 				bareCPU += r.usage.cpu()
 			} else {
 				pair[0] = r.rate()
 				cpu += r.usage.cpu()
-				simCPU += s.usage().cpu()
+				simCPU += simUsage.cpu()
 			}
 		}
 		rates, bareRates = append(rates, pair[0]), append(bareRates, pair[1])
@@ -255,16 +246,9 @@ func (b *bench) stray429(ctx context.Context, sz sizes) error {
 			if with429 {
 				flags = []string{"-faults", "429", "-fault-rate", strconv.FormatFloat(stray429Rate, 'f', -1, 64), "-seed", strconv.Itoa(rep + 1)}
 			}
-			s, err := b.startSim(ctx, state, flags...)
-			if err != nil {
-				return err
-			}
-			defer s.kill()
-			r, err := b.runTokenreg(ctx, s.url, input, n, 3*time.Minute, "--rate", "0", "--workers", "16")
-			if err != nil {
-				return err
-			}
-			st, err := s.stop()
+			r, st, _, err := b.simRun(ctx, state, flags, func(url string) (runResult, error) {
+				return b.runTokenreg(ctx, url, input, n, 3*time.Minute, "--rate", "0", "--workers", "16")
+			})
 			if err != nil {
 				return err
 			}
@@ -306,17 +290,10 @@ func (b *bench) rateLimit(ctx context.Context, sz sizes) error {
 	if err := writeInput(input, n, n, 7); err != nil {
 		return err
 	}
-	s, err := b.startSim(ctx, state, "-rate-limit", strconv.FormatFloat(limit, 'f', -1, 64))
-	if err != nil {
-		return err
-	}
-	defer s.kill()
 	timeout := time.Duration(4*float64(n)/limit*float64(time.Second)) + time.Minute
-	r, err := b.runTokenreg(ctx, s.url, input, n, timeout, "--rate", "0")
-	if err != nil {
-		return err
-	}
-	st, err := s.stop()
+	r, st, _, err := b.simRun(ctx, state, []string{"-rate-limit", strconv.FormatFloat(limit, 'f', -1, 64)}, func(url string) (runResult, error) {
+		return b.runTokenreg(ctx, url, input, n, timeout, "--rate", "0")
+	})
 	if err != nil {
 		return err
 	}
@@ -341,16 +318,9 @@ func (b *bench) latency(ctx context.Context, sz sizes) error {
 	if err := writeInput(input, n, n, 3); err != nil {
 		return err
 	}
-	s, err := b.startSim(ctx, state, "-latency", sz.latencyWait.String())
-	if err != nil {
-		return err
-	}
-	defer s.kill()
-	r, err := b.runTokenreg(ctx, s.url, input, n, 3*time.Minute, "--rate", "0", "--workers", strconv.Itoa(latencyWorkers))
-	if err != nil {
-		return err
-	}
-	st, err := s.stop()
+	r, st, _, err := b.simRun(ctx, state, []string{"-latency", sz.latencyWait.String()}, func(url string) (runResult, error) {
+		return b.runTokenreg(ctx, url, input, n, 3*time.Minute, "--rate", "0", "--workers", strconv.Itoa(latencyWorkers))
+	})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -51,22 +50,15 @@ func (b *bench) ledgerCost(ctx context.Context, sz sizes) error {
 			sides[0], sides[1] = true, false
 		}
 		for _, useLedger := range sides {
-			s, err := b.startSim(ctx, state)
-			if err != nil {
-				return err
-			}
-			defer s.kill()
 			flags := []string{"--rate", "0"}
 			name := "no ledger"
 			if useLedger {
 				flags = append(flags, "--ledger", b.path("ledger.db"))
 				name = "--ledger"
 			}
-			r, err := b.runTokenreg(ctx, s.url, input, n, ledgerTimeout, flags...)
-			if err != nil {
-				return err
-			}
-			st, err := s.stop()
+			r, st, _, err := b.simRun(ctx, state, nil, func(url string) (runResult, error) {
+				return b.runTokenreg(ctx, url, input, n, ledgerTimeout, flags...)
+			})
 			if err != nil {
 				return err
 			}
@@ -141,17 +133,10 @@ func (b *bench) nightly(ctx context.Context, sz sizes) error {
 	os.Remove(seed)
 	fmt.Fprintf(b.log, "  seeded the ledger with %s registrations in %s\n", count(known), time.Since(begin).Round(time.Millisecond))
 
-	s, err := b.startSim(ctx, state)
-	if err != nil {
-		return err
-	}
-	defer s.kill()
 	fresh := n - known
-	r, err := b.runTokenregSummary(ctx, s.url, input, ledgerTimeout, "--rate", "0", "--ledger", db)
-	if err != nil {
-		return err
-	}
-	st, err := s.stop()
+	r, st, _, err := b.simRun(ctx, state, nil, func(url string) (runResult, error) {
+		return b.runTokenregSummary(ctx, url, input, ledgerTimeout, "--rate", "0", "--ledger", db)
+	})
 	if err != nil {
 		return err
 	}
@@ -234,23 +219,9 @@ func countLines(path string) (int, error) {
 // any exit status of a finished run and leaves the check of its summary to
 // the caller.
 func (b *bench) runTokenregSummary(ctx context.Context, url, input string, timeout time.Duration, flags ...string) (runResult, error) {
-	out := b.path("result.csv")
-	summary := b.path("summary.json")
-	args := append([]string{"run", input, "--out", out, "--summary", summary, "--progress", "never"}, flags...)
-	env := append(slices.Clone(b.env), "CENTAGATE_URL="+url)
-	runCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	c, err := b.start(runCtx, b.tokenreg, env, args...)
+	c, summary, err := b.execTokenreg(ctx, url, input, timeout, flags)
 	if err != nil {
 		return runResult{}, err
-	}
-	<-c.done
-	defer os.Remove(out)
-	switch {
-	case ctx.Err() != nil:
-		return runResult{}, ctx.Err()
-	case runCtx.Err() != nil:
-		return runResult{}, fmt.Errorf("tokenreg %s: not done after %s", strings.Join(flags, " "), timeout)
 	}
 	r := runResult{wall: c.wall, usage: c.usage()}
 	data, err := os.ReadFile(summary)
