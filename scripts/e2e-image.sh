@@ -77,14 +77,7 @@ echo "validate: exit $rc, statuses $(cat "$out/validate.counts")"
 # tokenreg run against the simulator on the host's loopback (chroot
 # isolation shares the host's network), writing into a mounted directory.
 export CENTAGATE_ADMIN=admin CENTAGATE_AUTH_TOKEN=demo-auth-token CENTAGATE_SECRET_CODE=demo-secret-code
-bin/centagate-sim -state samples/sim-state.json -addr-file "$out/addr" >"$out/sim.log" 2>&1 &
-sim=$!
-i=0
-while [ ! -s "$out/addr" ]; do
-	i=$((i + 1))
-	[ $i -le 100 ] && kill -0 $sim 2>/dev/null || fail "the simulator did not start: $(cat "$out/sim.log")"
-	sleep 0.1
-done
+start_sim "$out"
 mkdir -p "$out/results" && chmod 0777 "$out/results"
 rc=0
 brun -v "$PWD/samples:/samples:ro" -v "$PWD/$out/results:/results" \

@@ -45,14 +45,7 @@ gw=http://127.0.0.1:$port
 echo "pushgateway: $gw ($(prometheus-pushgateway --version 2>&1 | head -1))"
 
 export CENTAGATE_ADMIN=admin CENTAGATE_AUTH_TOKEN=demo-auth-token CENTAGATE_SECRET_CODE=demo-secret-code
-bin/centagate-sim -state samples/sim-state.json -addr-file "$out/addr" >"$out/sim.log" 2>&1 &
-sim=$!
-i=0
-while [ ! -s "$out/addr" ]; do
-	i=$((i + 1))
-	[ $i -le 100 ] && kill -0 $sim 2>/dev/null || fail "the simulator did not start: $(cat "$out/sim.log")"
-	sleep 0.1
-done
+start_sim "$out"
 CENTAGATE_URL=$(cat "$out/addr")
 export CENTAGATE_URL
 

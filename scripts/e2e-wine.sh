@@ -49,15 +49,9 @@ echo "validate: exit $rc, statuses $counts"
 [ $rc = 1 ] && [ "$counts" = " 2 invalid; 1 skipped; 37 valid;" ] || fail "validate: exit $rc, statuses $counts; log: $(cat "$out/validate.log")"
 
 export CENTAGATE_ADMIN=admin CENTAGATE_AUTH_TOKEN=demo-auth-token CENTAGATE_SECRET_CODE=demo-secret-code
-bin/centagate-sim -state samples/sim-state.json -addr-file "$out/addr" >"$out/sim.log" 2>&1 &
-sim=$!
-trap 'kill $sim 2>/dev/null; wait $sim 2>/dev/null || true' EXIT INT TERM
-i=0
-while [ ! -s "$out/addr" ]; do
-	i=$((i + 1))
-	[ $i -le 100 ] && kill -0 $sim 2>/dev/null || fail "the simulator did not start: $(cat "$out/sim.log")"
-	sleep 0.1
-done
+sim=
+trap '[ -z "$sim" ] || { kill $sim 2>/dev/null; wait $sim 2>/dev/null; } || true' EXIT INT TERM
+start_sim "$out"
 CENTAGATE_URL=$(cat "$out/addr")
 export CENTAGATE_URL
 
