@@ -50,11 +50,8 @@ func (b *bench) throughput(ctx context.Context, sz sizes, workers int) error {
 		workers = batch.DefaultWorkers(0)
 	}
 	n := sz.throughput
-	state, input := b.path("throughput-state.json"), b.path("throughput.csv")
-	if err := writeState(state, n); err != nil {
-		return err
-	}
-	if err := writeInput(input, n, n, 1); err != nil {
+	state, input, err := b.writeFiles("throughput", n, 1)
+	if err != nil {
 		return err
 	}
 	// The machine's speed drifts from one second to the next (a virtual
@@ -226,11 +223,8 @@ func (b *bench) pacing(ctx context.Context, sz sizes) error {
 // first; the figure is the median ratio.
 func (b *bench) stray429(ctx context.Context, sz sizes) error {
 	n := sz.stray
-	state, input := b.path("stray429-state.json"), b.path("stray429.csv")
-	if err := writeState(state, n); err != nil {
-		return err
-	}
-	if err := writeInput(input, n, n, 6); err != nil {
+	state, input, err := b.writeFiles("stray429", n, 6)
+	if err != nil {
 		return err
 	}
 	var ratios, clean, faulty []float64
@@ -283,11 +277,8 @@ func (b *bench) stray429(ctx context.Context, sz sizes) error {
 // 429: the pace must find the limit and stay under it.
 func (b *bench) rateLimit(ctx context.Context, sz sizes) error {
 	n, limit := sz.limited, sz.limitRate
-	state, input := b.path("ratelimit-state.json"), b.path("ratelimit.csv")
-	if err := writeState(state, n); err != nil {
-		return err
-	}
-	if err := writeInput(input, n, n, 7); err != nil {
+	state, input, err := b.writeFiles("ratelimit", n, 7)
+	if err != nil {
 		return err
 	}
 	timeout := time.Duration(4*float64(n)/limit*float64(time.Second)) + time.Minute
@@ -311,11 +302,8 @@ func (b *bench) rateLimit(ctx context.Context, sz sizes) error {
 // latency measures how well 64 workers hide a 100 ms server latency.
 func (b *bench) latency(ctx context.Context, sz sizes) error {
 	n := sz.latency
-	state, input := b.path("latency-state.json"), b.path("latency.csv")
-	if err := writeState(state, n); err != nil {
-		return err
-	}
-	if err := writeInput(input, n, n, 3); err != nil {
+	state, input, err := b.writeFiles("latency", n, 3)
+	if err != nil {
 		return err
 	}
 	r, st, _, err := b.simRun(ctx, state, []string{"-latency", sz.latencyWait.String()}, func(url string) (runResult, error) {

@@ -87,3 +87,17 @@ func writeFile(path string, fill func(*bufio.Writer)) error {
 	}
 	return f.Close()
 }
+
+// writeFiles writes a figure's files: NAME-state.json, a simulator state
+// that knows n users, and NAME.csv, n rows of input series for them. It
+// returns their paths.
+func (b *bench) writeFiles(name string, n, series int) (state, input string, err error) {
+	state, input = b.path("%s-state.json", name), b.path("%s.csv", name)
+	if err := writeState(state, n); err != nil {
+		return "", "", err
+	}
+	if err := writeInput(input, n, n, series); err != nil {
+		return "", "", err
+	}
+	return state, input, nil
+}

@@ -35,11 +35,8 @@ const (
 // 80% of the throughput of the same run without it".
 func (b *bench) ledgerCost(ctx context.Context, sz sizes) error {
 	n := sz.ledgerRows
-	state, input := b.path("ledger-state.json"), b.path("ledger.csv")
-	if err := writeState(state, n); err != nil {
-		return err
-	}
-	if err := writeInput(input, n, n, ledgerSeries); err != nil {
+	state, input, err := b.writeFiles("ledger", n, ledgerSeries)
+	if err != nil {
 		return err
 	}
 	var ratios, with, without []float64
@@ -95,15 +92,13 @@ func (b *bench) ledgerCost(ctx context.Context, sz sizes) error {
 // at --rate 0. Its wall time and peak RSS have bars at 1,000,000 rows.
 func (b *bench) nightly(ctx context.Context, sz sizes) error {
 	n := sz.nightlyRows
-	state, input, seed := b.path("nightly-state.json"), b.path("nightly.csv"), b.path("nightly-seed.csv")
-	if err := writeState(state, n); err != nil {
+	state, input, err := b.writeFiles("nightly", n, nightlySeries)
+	if err != nil {
 		return err
 	}
-	if err := writeInput(input, n, n, nightlySeries); err != nil {
-		return err
-	}
+	seed := b.path("nightly-seed.csv")
 	known := 0
-	err := writeFile(seed, func(w *bufio.Writer) {
+	err = writeFile(seed, func(w *bufio.Writer) {
 		w.WriteString("username,tokenSn,tokenType,registered_at,run_id\n")
 		var buf []byte
 		for i := range n {
