@@ -159,16 +159,9 @@ func (p *Page) headline() []figure {
 	if len(p.files) == 1 && p.files[0].summary != nil && p.files[0].summary.FinishedAt != "" {
 		elapsed, rate = p.files[0].summary.ElapsedSeconds, p.files[0].summary.RatePerSecond
 	} else {
-		var start, end time.Time
+		start, end := p.span()
 		sent := 0
 		for _, ft := range p.files {
-			s, e := ft.span()
-			if !s.IsZero() && (start.IsZero() || s.Before(start)) {
-				start = s
-			}
-			if e.After(end) {
-				end = e
-			}
 			sent += ft.sent
 		}
 		if !start.IsZero() && end.After(start) {
@@ -197,15 +190,8 @@ func (p *Page) headline() []figure {
 // period, how the runs ended.
 func (p *Page) info() []figure {
 	var inputs, shas, versions, ends []string
-	var start, end time.Time
+	start, end := p.span()
 	for _, ft := range p.files {
-		s, e := ft.span()
-		if !s.IsZero() && (start.IsZero() || s.Before(start)) {
-			start = s
-		}
-		if e.After(end) {
-			end = e
-		}
 		sum := ft.summary
 		if sum == nil {
 			continue
@@ -249,6 +235,20 @@ func (p *Page) info() []figure {
 		info = append(info, figure{Name: "ended", Label: "how it ended", Value: strings.Join(ends, "; "), Raw: strings.Join(ends, "; ")})
 	}
 	return info
+}
+
+// span is the period of all the files: the earliest start, the latest end.
+func (p *Page) span() (start, end time.Time) {
+	for _, ft := range p.files {
+		s, e := ft.span()
+		if !s.IsZero() && (start.IsZero() || s.Before(start)) {
+			start = s
+		}
+		if e.After(end) {
+			end = e
+		}
+	}
+	return start, end
 }
 
 func appendNew(xs []string, x string) []string {
