@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenreg/tokenreg/batch"
+	"github.com/tokenreg/tokenreg/internal/safefile"
 	"github.com/tokenreg/tokenreg/report"
 )
 
@@ -111,6 +112,11 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 			return exitUsage, fmt.Errorf("write %s: %w", *out, err)
 		}
 		tmp = nil
+		// As for a result file: the rename lasts only once its directory
+		// is on disk.
+		if err := safefile.SyncDir(filepath.Dir(*out)); err != nil {
+			return exitUsage, fmt.Errorf("write %s: %w", *out, err)
+		}
 	}
 	if err := sum.WriteText(stderr); err != nil {
 		return exitUsage, err
