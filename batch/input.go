@@ -420,13 +420,7 @@ func (rd *Reader) secondHeader(line int, raw []string) error {
 	if i := rd.col.tokenType; i < len(raw) && typeValue(raw[i]) {
 		return nil
 	}
-	seen := map[string]bool{}
-	for _, f := range raw {
-		if c, ok := aliases[csvfile.FoldName(f)]; ok && isRequired(c) {
-			seen[c] = true
-		}
-	}
-	if len(seen) < 2 {
+	if scoreHeader(raw) < 2 {
 		return nil
 	}
 	bom := ""
