@@ -344,8 +344,7 @@ func (rd *Reader) Read() (Row, error) {
 			return Row{}, err
 		}
 		row := rd.check(line, rd.col.record(raw))
-		switch {
-		case len(raw) != rd.fields:
+		if len(raw) != rd.fields {
 			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, sepWord(rd.cr.Separator()))
 		}
 		if end := rd.cr.EndLine(); end > line {
