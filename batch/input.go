@@ -372,10 +372,7 @@ func sepWord(sep byte) string {
 
 // recordProblem is the invalid row's message for a malformed record.
 func recordProblem(re *csvfile.RecordError) string {
-	switch {
-	case errors.Is(re.Err, csvfile.ErrTooLong):
-		return re.Error()
-	case re.EndLine > re.Line:
+	if errors.Is(re.Err, csvfile.ErrTooLong) || re.EndLine > re.Line {
 		return re.Error()
 	}
 	return re.Error() + ": quote the field and double any '\"' inside it"
