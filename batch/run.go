@@ -166,15 +166,14 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		sum:  sum,
 		// Unbuffered: an answered row waits in its worker, not in a queue,
 		// so a crash loses no more than the rows in flight (SPEC §5).
-		results: make(chan outcome),
+		results:  make(chan outcome),
+		slots:    newSlots(cfg.Workers),
+		timeouts: newTimeouts(cfg.AbortAfter, cfg.Workers),
 	}
-
-	p.slots = newSlots(cfg.Workers)
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	p.stop = stop
-	p.timeouts = newTimeouts(cfg.AbortAfter, cfg.Workers)
 
 	// The writer drains results until the producers are done, whatever
 	// happens: a producer never blocks on it, and every decided row is
