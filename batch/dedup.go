@@ -57,7 +57,7 @@ func (d *dedup) key(t client.TokenType, sn string) uint64 {
 }
 
 func (d *dedup) user(username string) uint64 {
-	return uint64(uint32(maphash.String(d.seed, strings.ToLower(username))))
+	return uint64(uint32(maphash.String(d.seed, userKey(username))))
 }
 
 // find returns the line that gave the pair (0 if none) and whether it was

@@ -344,8 +344,7 @@ func (rd *Reader) Read() (Row, error) {
 			return Row{}, err
 		}
 		row := rd.check(line, rd.col.record(raw))
-		switch {
-		case len(raw) != rd.fields:
+		if len(raw) != rd.fields {
 			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, sepWord(rd.cr.Separator()))
 		}
 		if end := rd.cr.EndLine(); end > line {
@@ -373,10 +372,7 @@ func sepWord(sep byte) string {
 
 // recordProblem is the invalid row's message for a malformed record.
 func recordProblem(re *csvfile.RecordError) string {
-	switch {
-	case errors.Is(re.Err, csvfile.ErrTooLong):
-		return re.Error()
-	case re.EndLine > re.Line:
+	if errors.Is(re.Err, csvfile.ErrTooLong) || re.EndLine > re.Line {
 		return re.Error()
 	}
 	return re.Error() + ": quote the field and double any '\"' inside it"
@@ -420,13 +416,7 @@ func (rd *Reader) secondHeader(line int, raw []string) error {
 	if i := rd.col.tokenType; i < len(raw) && typeValue(raw[i]) {
 		return nil
 	}
-	seen := map[string]bool{}
-	for _, f := range raw {
-		if c, ok := aliases[csvfile.FoldName(f)]; ok && isRequired(c) {
-			seen[c] = true
-		}
-	}
-	if len(seen) < 2 {
+	if scoreHeader(raw) < 2 {
 		return nil
 	}
 	bom := ""

@@ -103,5 +103,14 @@ func exhausted(v verdict, attempts int, unknown bool) verdict {
 	return verdict{final: true, status: report.StatusError, message: msg, unknown: unknown}
 }
 
+// interrupted is the outcome of a row whose retry was cut short by a stop.
+func interrupted(v verdict, attempts int, unknown bool) verdict {
+	msg := fmt.Sprintf("interrupted after %d attempt(s); last answer: %s", attempts, v.message)
+	if v.code != "" {
+		msg = fmt.Sprintf("interrupted after %d attempt(s); last answer: code %s %s", attempts, v.code, v.message)
+	}
+	return verdict{final: true, status: report.StatusError, message: msg, unknown: unknown}
+}
+
 // jitter returns a uniform random number in [0, 1).
 func jitter() float64 { return rand.Float64() }

@@ -166,15 +166,14 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		sum:  sum,
 		// Unbuffered: an answered row waits in its worker, not in a queue,
 		// so a crash loses no more than the rows in flight (SPEC §5).
-		results: make(chan outcome),
+		results:  make(chan outcome),
+		slots:    newSlots(cfg.Workers),
+		timeouts: newTimeouts(cfg.AbortAfter, cfg.Workers),
 	}
-
-	p.slots = newSlots(cfg.Workers)
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	p.stop = stop
-	p.timeouts = newTimeouts(cfg.AbortAfter, cfg.Workers)
 
 	// The writer drains results until the producers are done, whatever
 	// happens: a producer never blocks on it, and every decided row is
@@ -238,6 +237,9 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
+	if p.cfg.DryRun {
+		otpUsers = make(map[uint64]uint32)
+	}
 	matched := 0  // lines of the earlier result met in the input
 	lastLine := 0 // the last row's line
 	submitted := 0
@@ -293,23 +295,8 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		case drop:
 		case emit:
 			msg := d.message
-			if d.status == report.StatusValid && row.TokenType == client.OTP {
-				if otpUsers == nil {
-					otpUsers = make(map[uint64]uint32)
-				}
-				k := maphash.String(dd.seed, userKey(row.Username))
-				if first, ok := otpUsers[k]; ok {
-					msg = fmt.Sprintf("warning: line %d already gives this user an OTP token; the server will answer 29008 (one OTP token per user)", first)
-					p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "second OTP token for a user")
-				} else {
-					otpUsers[k] = uint32(row.Line)
-				}
-			}
 			if d.status == report.StatusValid {
-				if w := dd.phoneVariant(&row); w != "" {
-					msg = w
-					p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
-				}
+				msg = p.conflict(&row, dd, otpUsers)
 			}
 			o := outcome{Result: row.Result(d.status, msg), tokenType: row.TokenType}
 			o.FinishedAt = p.cfg.Now()
@@ -335,6 +322,28 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		}
 	}
 	return p.carryOver(rd)
+}
+
+// conflict is validate's warning for a valid row that an earlier line of
+// the file conflicts with (a second OTP token for its user, its phone
+// number written another way), logged too; "" if none. otpUsers maps a
+// user's hash to the line of its first OTP row.
+func (p *pipeline) conflict(row *Row, dd *dedup, otpUsers map[uint64]uint32) string {
+	if row.TokenType == client.OTP {
+		k := maphash.String(dd.seed, userKey(row.Username))
+		first, ok := otpUsers[k]
+		if !ok {
+			otpUsers[k] = uint32(row.Line)
+			return ""
+		}
+		p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "second OTP token for a user")
+		return fmt.Sprintf("warning: line %d already gives this user an OTP token; the server will answer 29008 (one OTP token per user)", first)
+	}
+	w := dd.phoneVariant(row)
+	if w != "" {
+		p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
+	}
+	return w
 }
 
 // carry gives back its row to a line whose earlier error row the resume's

@@ -388,15 +388,6 @@ func rowsInProgress(workers int) int {
 	return workers + min(max(3*workers, 16), 1024)
 }
 
-// interrupted is the outcome of a row whose retry was cut short by a stop.
-func interrupted(v verdict, attempts int, unknown bool) verdict {
-	msg := fmt.Sprintf("interrupted after %d attempt(s); last answer: %s", attempts, v.message)
-	if v.code != "" {
-		msg = fmt.Sprintf("interrupted after %d attempt(s); last answer: code %s %s", attempts, v.code, v.message)
-	}
-	return verdict{final: true, status: report.StatusError, message: msg, unknown: unknown}
-}
-
 func sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
