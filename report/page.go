@@ -19,6 +19,7 @@ import (
 // OtherShardPrefix starts the message of a row that --shard K/N left to
 // another shard (SPEC §5). Such a row only holds the line's place: when
 // several results are merged, the owning shard's row counts instead.
+// batch writes it with this constant and report reads it back: one wording.
 const OtherShardPrefix = "another shard's row"
 
 // Bounds that keep a Page's memory constant whatever the size of the
