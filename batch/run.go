@@ -273,12 +273,13 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			owned:  p.cfg.Shard.Owns(row.Username),
 			ledger: p.cfg.Ledger != nil, dryRun: p.cfg.DryRun, shard: p.cfg.Shard,
 		}
+		var seen seen
 		if row.Problem == "" {
 			// The index sees every valid row, whatever its shard or earlier
 			// result, so that a duplicate is found wherever its first is.
-			var other bool
-			f.dupOf, other = dd.check(row.TokenType, row.TokenSn, row.Username, row.Line)
-			if f.dupOf > 0 && other && f.owned && !(resumed && prior.final) {
+			seen = dd.check(row.TokenType, row.TokenSn, row.Username, row.Line)
+			f.dupOf = seen.first
+			if f.dupOf > 0 && seen.otherUser && f.owned && !(resumed && prior.final) {
 				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", f.dupOf, "username", row.Username, "problem", "the same "+row.TokenType.String()+" "+noun(row.TokenType)+" given to two users")
 			}
 		}
@@ -296,7 +297,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		case emit:
 			msg := d.message
 			if d.status == report.StatusValid {
-				msg = p.conflict(&row, dd, otpUsers)
+				msg = p.conflict(&row, seen, dd, otpUsers)
 			}
 			o := outcome{Result: row.Result(d.status, msg), tokenType: row.TokenType}
 			o.FinishedAt = p.cfg.Now()
@@ -326,9 +327,9 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 
 // conflict is validate's warning for a valid row that an earlier line of
 // the file conflicts with (a second OTP token for its user, its phone
-// number written another way), logged too; "" if none. otpUsers maps a
-// user's hash to the line of its first OTP row.
-func (p *pipeline) conflict(row *Row, dd *dedup, otpUsers map[uint64]uint32) string {
+// number written another way, which check saw), logged too; "" if none.
+// otpUsers maps a user's hash to the line of its first OTP row.
+func (p *pipeline) conflict(row *Row, seen seen, dd *dedup, otpUsers map[uint64]uint32) string {
 	if row.TokenType == client.OTP {
 		k := maphash.String(dd.seed, userKey(row.Username))
 		first, ok := otpUsers[k]
@@ -339,7 +340,7 @@ func (p *pipeline) conflict(row *Row, dd *dedup, otpUsers map[uint64]uint32) str
 		p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "second OTP token for a user")
 		return fmt.Sprintf("warning: line %d already gives this user an OTP token; the server will answer 29008 (one OTP token per user)", first)
 	}
-	w := dd.phoneVariant(row)
+	w := phoneVariant(seen)
 	if w != "" {
 		p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 	}
