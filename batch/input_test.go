@@ -403,8 +403,8 @@ func TestPhoneVariant(t *testing.T) {
 		{"alice", "0060120000001", "line 2 gives this user the same phone number"},
 		{"erin", "0120000002", ""},
 		{"frank", "+120000002", "line 7 gives the same phone number"},
-		{"gina", "+60120000003", ""}, // a different number
-		{"hank", "60120000030", ""},  // not a prefix variant: a digit more at the end
+		{"gina", "+60120000003", ""},                                    // a different number
+		{"hank", "60120000030", ""},                                     // not a prefix variant: a digit more at the end
 		{"ivy", "+0060120000003", "line 9 gives the same phone number"}, // an unusual prefix
 		{"gina", "0060120000003", "line 9 gives this user the same phone number"},
 	}
