@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"iter"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -129,8 +130,23 @@ type pipeline struct {
 	out      *report.Writer
 	sum      *report.Summary
 	results  chan outcome
-	limited  bool // read stopped at cfg.Limit; set by read before g.Wait returns
+	// decided carries the rows the reader decides itself (invalid,
+	// skipped, valid) to the writer in batches: one hand-off per batch, not
+	// per row. free gives the batches back for reuse; pending is the batch
+	// the reader is filling.
+	decided chan []outcome
+	free    chan []outcome
+	pending []outcome
+	limited bool // read stopped at cfg.Limit; set by read before g.Wait returns
 }
+
+// decidedBatches is the number of batches of decidedBatch rows between the
+// reader and the writer: the reader fills one while the writer writes
+// another.
+const (
+	decidedBatches = 4
+	decidedBatch   = 256
+)
 
 // Run reads every row from rd and writes exactly one result per decided row
 // to out, counting it in sum. Cancelling ctx is a graceful stop: reading
@@ -167,8 +183,14 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		// Unbuffered: an answered row waits in its worker, not in a queue,
 		// so a crash loses no more than the rows in flight (SPEC §5).
 		results:  make(chan outcome),
+		decided:  make(chan []outcome, decidedBatches),
+		free:     make(chan []outcome, decidedBatches),
 		slots:    newSlots(cfg.Workers),
 		timeouts: newTimeouts(cfg.AbortAfter, cfg.Workers),
+	}
+
+	for range decidedBatches {
+		p.free <- make([]outcome, 0, decidedBatch)
 	}
 
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -229,10 +251,14 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 }
 
 // read validates the rows in file order and hands the sendable ones to the
-// workers through the scheduler; the others go straight to the writer. It
-// owns jobs. What happens to each row is decide's choice.
+// workers through the scheduler; the others go to the writer in batches. It
+// owns jobs and decided. What happens to each row is decide's choice.
 func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs chan<- job) error {
 	defer close(jobs)
+	defer func() {
+		p.flush()
+		close(p.decided)
+	}()
 	dd := newDedup(p.cfg.Rows)
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
@@ -301,7 +327,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			}
 			o := outcome{Result: row.Result(d.status, msg), tokenType: row.TokenType}
 			o.FinishedAt = p.cfg.Now()
-			p.results <- o
+			p.emit(o)
 		case send:
 			// An error row of an earlier result (--resume, or retry's
 			// input) may say its request reached the server unanswered.
@@ -314,6 +340,9 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				return p.carryOver(rd)
 			}
 			submitted++
+			// The rows decided so far are written while this one waits
+			// for a worker.
+			p.flush()
 			if !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown, resumed: resumed}) {
 				if resumed {
 					p.carry(&row, prior)
@@ -323,6 +352,27 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		}
 	}
 	return p.carryOver(rd)
+}
+
+// emit queues a row the reader decided for the writer: nothing is in
+// flight for it and --resume decides it again, so it may wait for the rest
+// of its batch. It waits for a free batch when the writer is behind.
+func (p *pipeline) emit(o outcome) {
+	if p.pending == nil {
+		p.pending = <-p.free
+	}
+	p.pending = append(p.pending, o)
+	if len(p.pending) == cap(p.pending) {
+		p.flush()
+	}
+}
+
+// flush hands the batch of decided rows to the writer.
+func (p *pipeline) flush() {
+	if len(p.pending) > 0 {
+		p.decided <- p.pending
+		p.pending = nil
+	}
 }
 
 // conflict is validate's warning for a valid row that an earlier line of
@@ -383,6 +433,62 @@ func (p *pipeline) carryOver(rd *Reader) error {
 	}
 }
 
+// incoming yields the rows to write, in the order they come, until the
+// reader and the workers are done: the reader's batches of decided rows,
+// and the rows the workers answered, through recordAhead (which records the
+// successes in the ledger first). A batch is given back once yielded.
+func (p *pipeline) incoming() iter.Seq[ahead] {
+	return func(yield func(ahead) bool) {
+		results := p.results
+		var answered chan ahead
+		if p.cfg.Ledger != nil {
+			// recordAhead consumes the results; its rows come through
+			// answered.
+			results, answered = nil, make(chan ahead)
+			go func() {
+				defer close(answered)
+				for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+					answered <- a
+				}
+			}()
+		}
+		decided := p.decided
+		for decided != nil || results != nil || answered != nil {
+			var a ahead
+			select {
+			case batch, ok := <-decided:
+				if !ok {
+					decided = nil
+					continue
+				}
+				for _, o := range batch {
+					if !yield(ahead{o: o}) {
+						return
+					}
+				}
+				clear(batch)
+				p.free <- batch[:0]
+				continue
+			case o, ok := <-results:
+				if !ok {
+					results = nil
+					continue
+				}
+				a = ahead{o: o}
+			case x, ok := <-answered:
+				if !ok {
+					answered = nil
+					continue
+				}
+				a = x
+			}
+			if !yield(a) {
+				return
+			}
+		}
+	}
+}
+
 // write owns the result writer, the summary and the circuit breaker. It
 // drains results until the channel closes, even after a failure, so that no
 // producer ever blocks on it. After a failure to record or write, the rows
@@ -395,7 +501,7 @@ func (p *pipeline) write(stop context.CancelCauseFunc) (unsaved []report.Result,
 		}
 	}()
 	br := newBreaker(p.cfg.AbortAfter)
-	for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+	for a := range p.incoming() {
 		o := a.o
 		r := o.result()
 		if werr != nil {
