@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 )
 
 var finished = time.Date(2026, 11, 28, 13, 14, 15, 123456789, time.UTC)
@@ -213,5 +215,33 @@ func TestWriterBufferUnsent(t *testing.T) {
 	}
 	if n := len(cw.writes) - 2; n < 2 || n > 20 {
 		t.Errorf("5000 unsent rows took %d Write calls, want a few (64 KiB each)", n)
+	}
+}
+
+// TestWriterTimes checks finished_at, which the Writer formats a second at
+// a time, against csvfile.TimeLayout for times in and across seconds, in
+// other zones, before 1970 and past 9999.
+func TestWriterTimes(t *testing.T) {
+	kl := time.FixedZone("MYT", 8*3600)
+	var times []time.Time
+	for _, base := range []time.Time{
+		finished, finished.In(kl), time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Unix(0, 0), time.Unix(0, 1), time.Date(12345, 1, 2, 3, 4, 5, 6e6, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 5e5, time.UTC),
+	} {
+		for _, d := range []time.Duration{0, time.Millisecond, 999 * time.Microsecond, 877 * time.Millisecond, time.Second, -time.Millisecond, time.Hour + 1} {
+			times = append(times, base.Add(d))
+		}
+	}
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for i, ft := range times {
+		buf.Reset()
+		if err := w.Write(Result{Line: i + 2, Status: StatusValid, FinishedAt: ft}); err != nil {
+			t.Fatal(err)
+		}
+		want := ft.UTC().Format(csvfile.TimeLayout)
+		if got := strings.TrimSuffix(buf.String()[strings.LastIndexByte(buf.String(), ',')+1:], "\n"); got != want {
+			t.Errorf("finished_at of %v = %q, want %q", ft, got, want)
+		}
 	}
 }
