@@ -2,10 +2,13 @@ package report
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +246,49 @@ func TestWriterTimes(t *testing.T) {
 		if got := strings.TrimSuffix(buf.String()[strings.LastIndexByte(buf.String(), ',')+1:], "\n"); got != want {
 			t.Errorf("finished_at of %v = %q, want %q", ft, got, want)
 		}
+	}
+}
+
+// TestWriterMatchesEncodingCSV holds the Writer's own encoding to what
+// encoding/csv writes for the same escaped cells, byte for byte: quotes,
+// separators, line ends, leading spaces (Unicode ones too), `\.`, formula
+// guards, invalid UTF-8.
+func TestWriterMatchesEncodingCSV(t *testing.T) {
+	cells := []string{"", "plain", "a,b", `say "hi"`, "\"", "line\nbreak", "cr\rhere", "crlf\r\n", " lead", "\tlead", "\u00a0nbsp", "\u3000wide",
+		`\.`, `'\.`, "=1+2", "=\"x\"", "'=1", "+60123456789", "-12", "+x", "@SUM(A1)", "\t=1", "\r=1", "''=1", "'abc", "bad\xffutf8", "\xff", "trail ", "ü,ß", `""`, "=a,\"b\"\n"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", ",", "\"", "\n", "\r", " ", "\t", "=", "+", "-", "@", "'", "1", "\\", ".", "\u00a0", "\xff", "é"}
+	for range 2000 {
+		var sb strings.Builder
+		for range rnd.IntN(6) {
+			sb.WriteString(alphabet[rnd.IntN(len(alphabet))])
+		}
+		cells = append(cells, sb.String())
+	}
+	for i, c := range cells {
+		r := Result{Line: i + 2, Username: c, TokenSn: cells[(i+1)%len(cells)], TokenType: cells[(i+2)%len(cells)], Status: StatusFailed,
+			Code: cells[(i+3)%len(cells)], Message: cells[(i+4)%len(cells)], Attempts: i % 3, Duration: time.Duration(i) * time.Millisecond, FinishedAt: finished}
+		var got bytes.Buffer
+		if err := NewWriter(&got).Write(r); err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		cw := csv.NewWriter(&want)
+		cw.Write([]string{strconv.Itoa(r.Line), Escape(r.Username), Escape(r.TokenSn), Escape(r.TokenType), Escape(string(r.Status)), Escape(r.Code), Escape(r.Message),
+			strconv.Itoa(r.Attempts), strconv.FormatInt(r.Duration.Milliseconds(), 10), finished.Format(csvfile.TimeLayout)})
+		cw.Flush()
+		if got.String() != want.String() {
+			t.Fatalf("cell %q: Writer wrote\n%q, encoding/csv\n%q", c, got.String(), want.String())
+		}
+	}
+	var got, want bytes.Buffer
+	if err := NewWriter(&got).WriteHeader(); err != nil {
+		t.Fatal(err)
+	}
+	cw := csv.NewWriter(&want)
+	cw.Write(header)
+	cw.Flush()
+	if got.String() != want.String() {
+		t.Errorf("header %q, encoding/csv %q", got.String(), want.String())
 	}
 }
