@@ -92,6 +92,9 @@ func (r *Row) Result(st report.Status, msg string) report.Result {
 // displayField keeps a result cell readable and bounded: invalid UTF-8 is
 // replaced and an over-long value is cut (the message says how long it was).
 func displayField(s string) string {
+	if len(s) <= MaxFieldBytes && printableASCII(s) {
+		return s // nearly every cell: nothing to replace or cut
+	}
 	s = clip(s)
 	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
 		// NUL and other control bytes would break the tools that read the
@@ -104,6 +107,17 @@ func displayField(s string) string {
 		}, s)
 	}
 	return s
+}
+
+// printableASCII reports whether s is printable ASCII only: no control
+// character, nothing beyond U+007E.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // clip makes a value valid UTF-8 and cuts it to MaxFieldBytes, for quoting
@@ -437,6 +451,9 @@ func typeValue(s string) bool {
 
 func blankRecord(rec []string) bool {
 	for _, f := range rec {
+		if len(f) > 0 && f[0] > ' ' && f[0] < utf8.RuneSelf {
+			return false // an ASCII character that is no space
+		}
 		if strings.TrimSpace(f) != "" {
 			return false
 		}
@@ -540,6 +557,9 @@ func problem(row *Row) string {
 // which a server compares byte for byte and answers with a puzzling "user
 // not found". The message names the character and its position.
 func valueProblem(name, v string) string {
+	if len(v) <= MaxFieldBytes && printableASCII(v) {
+		return "" // nearly every cell
+	}
 	if !utf8.ValidString(v) {
 		return fmt.Sprintf("%s is not valid UTF-8: save the file as UTF-8", name)
 	}
