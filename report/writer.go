@@ -130,7 +130,7 @@ func appendField(b []byte, guard, s string) []byte {
 	if guard != "" {
 		f = guard // guard+s starts with the guard, which is no space
 	}
-	quote := strings.ContainsAny(s, ",\"\r\n") || guard == "" && s == `\.`
+	quote := csvSpecial(s) || guard == "" && s == `\.`
 	if !quote && f != "" {
 		r, _ := utf8.DecodeRuneInString(f)
 		quote = unicode.IsSpace(r)
@@ -164,3 +164,14 @@ func (w *Writer) appendTime(b []byte, t time.Time) []byte {
 // stampLayout is csvfile.TimeLayout up to its seconds; appendTime adds the
 // milliseconds and the zone of a UTC time, "Z".
 const stampLayout = "2006-01-02T15:04:05"
+
+// csvSpecial reports whether s holds a comma, a quote or a line end.
+func csvSpecial(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',', '"', '\r', '\n':
+			return true
+		}
+	}
+	return false
+}
