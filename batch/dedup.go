@@ -29,6 +29,7 @@ type dedup struct {
 	seeds [3]maphash.Seed
 	slots []slot // key 0 = empty slot
 	n     int
+	sink  uint64 // what touch loaded, so that the loads are not optimised away
 }
 
 type slot struct {
@@ -223,4 +224,74 @@ func phoneVariant(s seen) string {
 		return fmt.Sprintf("warning: line %d gives the same phone number, written with another prefix (+, 00 or 0), to another user; the server will answer 29004 (phone number had been used)", s.variant)
 	}
 	return fmt.Sprintf("warning: line %d gives this user the same phone number written with another prefix (+, 00 or 0)", s.variant)
+}
+
+// touch loads the slots where check will start probing for rows' pairs.
+// Each is most likely a cache miss (the index of a million rows is 20 MB,
+// and a hash has no locality): taken together, the misses overlap, where
+// check would take them one after another.
+func (d *dedup) touch(rows []Row) {
+	var homes [readAheadRows]int
+	n := 0
+	for i := range rows {
+		if r := &rows[i]; r.Problem == "" && n < len(homes) {
+			homes[n] = d.home(d.key(r.TokenType, r.TokenSn))
+			n++
+		}
+	}
+	// The loads alone in a tight loop: the processor has them all in
+	// flight at once.
+	var sum uint64
+	for _, i := range homes[:n] {
+		sum += d.slots[i].key
+	}
+	d.sink += sum
+}
+
+// readAhead reads rows a few at a time, so that the index can fetch their
+// slots together (touch) before check needs them one by one. It returns
+// the rows, then the error that ended them, exactly as the Reader would.
+type readAhead struct {
+	rd   *Reader
+	dd   *dedup
+	rows []Row
+	next int
+	err  error // the error after rows
+}
+
+// readAheadRows is how many rows readAhead reads at a time.
+const readAheadRows = 32
+
+func newReadAhead(rd *Reader, dd *dedup) *readAhead {
+	return &readAhead{rd: rd, dd: dd, rows: make([]Row, 0, readAheadRows)}
+}
+
+// Read returns the next row, or the Reader's error after the last one.
+func (ra *readAhead) Read() (Row, error) {
+	if ra.next == len(ra.rows) {
+		if ra.err != nil {
+			return Row{}, ra.err
+		}
+		ra.fill()
+		if len(ra.rows) == 0 {
+			return Row{}, ra.err
+		}
+	}
+	row := ra.rows[ra.next]
+	ra.rows[ra.next] = Row{} // the batch does not keep it alive
+	ra.next++
+	return row, nil
+}
+
+func (ra *readAhead) fill() {
+	ra.rows, ra.next = ra.rows[:0], 0
+	for len(ra.rows) < cap(ra.rows) {
+		row, err := ra.rd.Read()
+		if err != nil {
+			ra.err = err
+			break
+		}
+		ra.rows = append(ra.rows, row)
+	}
+	ra.dd.touch(ra.rows)
 }

@@ -260,6 +260,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		close(p.decided)
 	}()
 	dd := newDedup(p.cfg.Rows)
+	in := newReadAhead(rd, dd)
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
@@ -270,7 +271,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	lastLine := 0 // the last row's line
 	submitted := 0
 	for ctx.Err() == nil {
-		row, err := rd.Read()
+		row, err := in.Read()
 		if errors.Is(err, io.EOF) {
 			if err := p.cfg.Resume.complete(matched, lastLine); err != nil {
 				return &InputError{Name: rd.name, Err: err}
@@ -337,7 +338,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				if resumed {
 					p.carry(&row, prior)
 				}
-				return p.carryOver(rd)
+				return p.carryOver(in)
 			}
 			submitted++
 			// The rows decided so far are written while this one waits
@@ -347,11 +348,11 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				if resumed {
 					p.carry(&row, prior)
 				}
-				return p.carryOver(rd)
+				return p.carryOver(in)
 			}
 		}
 	}
-	return p.carryOver(rd)
+	return p.carryOver(in)
 }
 
 // emit queues a row the reader decided for the writer: nothing is in
@@ -410,13 +411,13 @@ func (p *pipeline) carry(row *Row, prior prior) {
 // carryOver reads the rest of the input after a stop, to carry the lines
 // of the earlier result that the run did not reach (see carry). It reads
 // only when the earlier result had rows to send again.
-func (p *pipeline) carryOver(rd *Reader) error {
+func (p *pipeline) carryOver(in *readAhead) error {
 	rs := p.cfg.Resume
 	if rs == nil || rs.Final == rs.Rows {
 		return nil
 	}
 	for {
-		row, err := rd.Read()
+		row, err := in.Read()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -425,7 +426,7 @@ func (p *pipeline) carryOver(rd *Reader) error {
 		}
 		prior, resumed, err := rs.check(&row)
 		if err != nil {
-			return &InputError{Name: rd.name, Line: row.Line, Err: err}
+			return &InputError{Name: in.rd.name, Line: row.Line, Err: err}
 		}
 		if resumed && !prior.final {
 			p.carry(&row, prior)
