@@ -289,7 +289,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		if resumed {
 			matched++
 		}
-		if p.cfg.Select != nil && !p.cfg.Select(&row) {
+		if p.cfg.Select != nil && !p.selected(row) {
 			continue
 		}
 		if row.Warning != "" {
@@ -354,6 +354,11 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	}
 	return p.carryOver(in)
 }
+
+// selected asks Config.Select about a copy of row: a pointer given to a
+// function value escapes, and row would be allocated on the heap for every
+// row of every run.
+func (p *pipeline) selected(row Row) bool { return p.cfg.Select(&row) }
 
 // emit queues a row the reader decided for the writer: nothing is in
 // flight for it and --resume decides it again, so it may wait for the rest
