@@ -125,7 +125,7 @@ type seen struct {
 }
 
 // check records the row's pair, or returns the earlier line that gave it
-// and whether that line was for another username. For a new SMS number it
+// and whether that line was for another username. For an SMS number it
 // also finds the earliest line that gave it written another way.
 func (d *dedup) check(t client.TokenType, sn, username string, line int) seen {
 	key := d.key(t, sn)
@@ -136,11 +136,13 @@ func (d *dedup) check(t client.TokenType, sn, username string, line int) seen {
 	if key&formMask < otherForm {
 		group = key &^ formMask
 	}
+	found := false
 scan:
 	for ; d.slots[i].key != 0; i = d.next(i) {
 		sl := d.slots[i]
 		switch {
 		case sl.key == key:
+			found = true
 			s.first, s.otherUser = int(sl.val>>32), uint32(sl.val) != u
 			if group == 0 {
 				break scan
@@ -151,7 +153,7 @@ scan:
 			}
 		}
 	}
-	if s.first == 0 {
+	if !found {
 		d.insert(i, slot{key: key, val: uint64(line)<<32 | uint64(u)})
 	}
 	if t == client.SMS && group == 0 {
