@@ -111,7 +111,7 @@ func (r *Resume) check(row *Row) (prior, bool, error) {
 	}
 	res := row.Result("", "")
 	if p.ident != r.ident(res.Username, res.TokenSn, res.TokenType) {
-		return prior{}, false, fmt.Errorf("%w: its row for line %d names another username, tokenSn or tokenType than the input's (%s, %s, %s); resume with the input it was made from, or use --force to start over",
+		return prior{}, false, fmt.Errorf("%w: its row for line %d names another username, tokenSn or tokenType than the input's (%s, %s, %s)",
 			ErrResumeMismatch, row.Line, res.Username, res.TokenSn, res.TokenType)
 	}
 	if !p.seen {
@@ -139,10 +139,10 @@ func (r *Resume) complete(matched, last int) error {
 		return nil
 	}
 	if stray[len(stray)-1] > last {
-		return fmt.Errorf("%w: it has rows for lines up to %d, but the input's last row is on line %d (was the input cut short?); resume with the input it was made from, or use --force to start over",
+		return fmt.Errorf("%w: it has rows for lines up to %d, but the input's last row is on line %d (was the input cut short?)",
 			ErrResumeMismatch, stray[len(stray)-1], last)
 	}
-	return fmt.Errorf("%w: it has a row for line %d, where the input has no row (was the input edited?); resume with the input it was made from, or use --force to start over",
+	return fmt.Errorf("%w: it has a row for line %d, where the input has no row (was the input edited?)",
 		ErrResumeMismatch, stray[0])
 }
 
