@@ -6,6 +6,8 @@ import (
 	"hash/maphash"
 	"io"
 	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/tokenreg/tokenreg/report"
 )
@@ -110,7 +112,7 @@ func (r *Resume) check(row *Row) (prior, bool, error) {
 		return prior{}, false, nil
 	}
 	res := row.Result("", "")
-	if p.ident != r.ident(res.Username, res.TokenSn, res.TokenType) {
+	if p.ident != r.ident(res.Username, res.TokenSn, res.TokenType) && !r.legacyMatch(p, row, res) {
 		return prior{}, false, fmt.Errorf("%w: its row for line %d names another username, tokenSn or tokenType than the input's (%s, %s, %s)",
 			ErrResumeMismatch, row.Line, res.Username, res.TokenSn, res.TokenType)
 	}
@@ -119,6 +121,29 @@ func (r *Resume) check(row *Row) (prior, bool, error) {
 		r.lines[row.Line] = p
 	}
 	return p, true, nil
+}
+
+// legacyMatch reports whether an invalid row's line matches an earlier
+// result written before its cells showed invisible characters escaped
+// (displayField): such a file holds them raw, and control characters as
+// U+FFFD. Invalid rows are final: the resume must keep them.
+func (r *Resume) legacyMatch(p prior, row *Row, res report.Result) bool {
+	if row.Problem == "" {
+		return false
+	}
+	cell := func(s string) string {
+		return strings.Map(func(c rune) rune {
+			if unicode.IsControl(c) {
+				return '\uFFFD'
+			}
+			return c
+		}, clip(s))
+	}
+	typ := res.TokenType
+	if !row.TokenType.Valid() {
+		typ = cell(row.TokenTypeText)
+	}
+	return p.ident == r.ident(cell(row.Username), cell(row.TokenSn), typ)
 }
 
 // complete is called at the end of the input, whose last row is on line
