@@ -177,23 +177,9 @@ func (r *Resume) complete(matched, last int) error {
 // row may lie past the input's end. Call it before the result is changed
 // or anything is sent; rd is then used up.
 func (r *Resume) Verify(rd *Reader) error {
-	matched, last := 0, 0
-	for {
-		row, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		last = row.Line
-		_, ok, err := r.check(&row)
-		if err != nil {
-			return &InputError{Name: rd.name, Line: row.Line, Err: err}
-		}
-		if ok {
-			matched++
-		}
+	matched, last, err := r.walk(rd, nil)
+	if err != nil {
+		return err
 	}
 	if err := r.complete(matched, last); err != nil {
 		return &InputError{Name: rd.name, Err: err}
@@ -205,4 +191,31 @@ func (r *Resume) Verify(rd *Reader) error {
 		r.lines[line] = p
 	}
 	return nil
+}
+
+// walk reads the rest of rd and checks each row against the earlier result
+// (check). fn, if not nil, is given each row the earlier result has a row
+// for, with that row. It returns how many such rows it met and the line of
+// the last row read, for complete.
+func (r *Resume) walk(rd *Reader, fn func(*Row, prior)) (matched, last int, err error) {
+	for {
+		row, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return matched, last, nil
+		}
+		if err != nil {
+			return matched, last, err
+		}
+		last = row.Line
+		p, ok, err := r.check(&row)
+		if err != nil {
+			return matched, last, &InputError{Name: rd.name, Line: row.Line, Err: err}
+		}
+		if ok {
+			matched++
+			if fn != nil {
+				fn(&row, p)
+			}
+		}
+	}
 }

@@ -307,20 +307,17 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			// An error row of an earlier result (--resume, or retry's
 			// input) may say its request reached the server unanswered.
 			_, retryUnknown, _ := parseNotes(report.Status(row.Status), row.Message)
-			if p.cfg.Limit > 0 && submitted == p.cfg.Limit {
-				p.limited = true
+			// Two ways to stop here: the canary's limit, or a stop while
+			// waiting for the workers. Either way the row is not sent.
+			limited := p.cfg.Limit > 0 && submitted == p.cfg.Limit
+			if limited || !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown, resumed: resumed}) {
+				p.limited = limited
 				if resumed {
 					p.carry(&row, prior)
 				}
 				return p.carryOver(rd)
 			}
 			submitted++
-			if !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown, resumed: resumed}) {
-				if resumed {
-					p.carry(&row, prior)
-				}
-				return p.carryOver(rd)
-			}
 		}
 	}
 	return p.carryOver(rd)
@@ -366,22 +363,12 @@ func (p *pipeline) carryOver(rd *Reader) error {
 	if rs == nil || rs.Final == rs.Rows {
 		return nil
 	}
-	for {
-		row, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			return nil
+	_, _, err := rs.walk(rd, func(row *Row, prior prior) {
+		if !prior.final {
+			p.carry(row, prior)
 		}
-		if err != nil {
-			return err
-		}
-		prior, resumed, err := rs.check(&row)
-		if err != nil {
-			return &InputError{Name: rd.name, Line: row.Line, Err: err}
-		}
-		if resumed && !prior.final {
-			p.carry(&row, prior)
-		}
-	}
+	})
+	return err
 }
 
 // write owns the result writer, the summary and the circuit breaker. It
