@@ -261,6 +261,15 @@ type readAhead struct {
 	err  error // the error after rows
 }
 
+// rowReader gives the checked rows of an input: a *Reader, or a readAhead
+// over one.
+type rowReader interface {
+	Read() (Row, error)
+	inputName() string // the input's name in errors
+}
+
+func (ra *readAhead) inputName() string { return ra.rd.name }
+
 // readAheadRows is how many rows readAhead reads at a time.
 const readAheadRows = 32
 
