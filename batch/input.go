@@ -512,6 +512,9 @@ func problem(row *Row) string {
 			return p
 		}
 	}
+	if p := usernameProblem(row.Username); p != "" {
+		return p
+	}
 	t, err := client.ParseTokenType(row.TokenTypeText)
 	if err != nil {
 		if row.TokenTypeText == "" {
@@ -523,11 +526,17 @@ func problem(row *Row) string {
 	switch t {
 	case client.SMS:
 		if !smsNumber(row.TokenSn) {
+			if hint := smsHint(row.TokenSn); hint != "" {
+				return fmt.Sprintf("SMS number %q must be 8 to 15 digits with an optional leading +: %s", clip(row.TokenSn), hint)
+			}
 			return fmt.Sprintf("SMS number %q must be 8 to 15 digits with an optional leading +, no spaces or dashes", clip(row.TokenSn))
 		}
 	case client.OTP:
 		if strings.ContainsRune(row.TokenSn, ' ') {
 			return fmt.Sprintf("OTP serial %q contains a space", clip(row.TokenSn))
+		}
+		if p := serialProblem(row.TokenSn); p != "" {
+			return p
 		}
 	}
 	return ""
