@@ -47,8 +47,10 @@
 // reader's largest cost when it mapped the rows (1,000,000 rows must
 // validate within SPEC §7's 5 s). Mapping a header to a struct is all it
 // would do here, and the aliases do that. The result file keeps its
-// hand-written Writer and Reader (report) for the same reasons: they run
-// once a row, and their errors name the exact line.
+// hand-written Writer and Reader (report) for the same reasons: the Writer
+// is on every run's hot path, --resume reads a whole earlier result with
+// the Reader, and the Reader names the exact line of a bad cell and goes
+// on; the ledger's import reads result files through that Reader too.
 //
 // batch does not parse flags, read the environment or open files other than
 // through the values it is given.
