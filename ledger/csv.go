@@ -339,26 +339,12 @@ func handSource(cr *csvfile.Reader, hdr []string, idx map[string]int, runID, now
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("line %d: the header lacks column(s) %s", cr.Line(), strings.Join(missing, ", "))
 	}
-	dec := &recordDecoder{header: hdrNames(hdr)}
-	var out []handRow
+	hb := &handBatch{cr: cr, nfields: len(hdr), rows: [][]string{hdrNames(hdr)}}
 	return func() (importRow, int, error) {
-		rec, err := cr.Read()
+		h, line, err := hb.next()
 		if err != nil {
-			return importRow{}, 0, csvError(err) // io.EOF too
+			return importRow{}, line, err
 		}
-		line := cr.Line()
-		if len(rec) != len(hdr) {
-			return importRow{}, line, fmt.Errorf("line %d: %d fields, but the header has %d", line, len(rec), len(hdr))
-		}
-		for i, c := range rec {
-			rec[i] = report.Unescape(c)
-		}
-		dec.record = rec
-		out = out[:0]
-		if err := gocsv.UnmarshalDecoder(dec, &out); err != nil || len(out) != 1 {
-			return importRow{}, line, fmt.Errorf("line %d: %v", line, err)
-		}
-		h := out[0]
 		// username and tokenSn are keys, taken exactly (the run that wrote
 		// the file trimmed them already); the other cells may have been
 		// touched by hand.
@@ -392,6 +378,76 @@ func handSource(cr *csvfile.Reader, hdr []string, idx map[string]int, runID, now
 	}, nil
 }
 
+// handBatchSize is how many records handBatch hands gocsv at a time: gocsv
+// maps the header once a call, so one call a record would cost more than
+// the rest of the import; a batch keeps memory bounded all the same.
+const handBatchSize = 256
+
+// handBatch reads an export or a hand-made result file through csvfile and
+// maps its records to handRows through gocsv, a batch at a time, giving
+// them back one by one with their lines. gocsv reads through its Decoder
+// interface (the records handBatch read), not a reader of its own, so the
+// file is read by the one CSV layer (BOM, encodings, bounded records, line
+// numbers) in the caller's goroutine.
+type handBatch struct {
+	cr      *csvfile.Reader
+	nfields int
+	rows    [][]string // the header as gocsv is to match it, then the batch's records
+	lines   []int      // the line of each record in rows[1:]
+	out     []handRow
+	i       int   // next of out to return
+	pending error // what stopped the batch: io.EOF or the error of the record after it
+}
+
+// GetCSVRows hands gocsv the header and the batch (gocsv.Decoder).
+func (h *handBatch) GetCSVRows() ([][]string, error) { return h.rows, nil }
+
+// next returns the next row and its line, or the error of the record that
+// follows the last row (io.EOF at the end).
+func (h *handBatch) next() (handRow, int, error) {
+	if h.i == len(h.out) {
+		if h.pending != nil {
+			return handRow{}, 0, h.pending
+		}
+		if err := h.fill(); err != nil {
+			return handRow{}, 0, err
+		}
+	}
+	h.i++
+	return h.out[h.i-1], h.lines[h.i-1], nil
+}
+
+// fill reads the next batch and maps it.
+func (h *handBatch) fill() error {
+	h.rows, h.lines = h.rows[:1], h.lines[:0]
+	for len(h.lines) < handBatchSize {
+		rec, err := h.cr.Read()
+		if err != nil {
+			h.pending = csvError(err) // io.EOF too
+			break
+		}
+		line := h.cr.Line()
+		if len(rec) != h.nfields {
+			h.pending = fmt.Errorf("line %d: %d fields, but the header has %d", line, len(rec), h.nfields)
+			break
+		}
+		cells := make([]string, len(rec)) // the reader reuses rec
+		for i, c := range rec {
+			cells[i] = report.Unescape(c)
+		}
+		h.rows = append(h.rows, cells)
+		h.lines = append(h.lines, line)
+	}
+	h.out, h.i = h.out[:0], 0
+	if len(h.lines) == 0 {
+		return h.pending
+	}
+	if err := gocsv.UnmarshalDecoder(h, &h.out); err != nil || len(h.out) != len(h.lines) {
+		return fmt.Errorf("lines %d to %d: %d rows mapped (%v)", h.lines[0], h.lines[len(h.lines)-1], len(h.out), err)
+	}
+	return nil
+}
+
 // hdrNames is the header as gocsv is to match it: a column whose folded
 // name is one of handRow's is renamed to that tag's spelling (so that
 // "Token_Sn" maps to tokenSn); any other is blanked, so that gocsv maps it
@@ -406,18 +462,6 @@ func hdrNames(hdr []string) []string {
 		out[i] = tags[csvfile.FoldName(report.Unescape(name))]
 	}
 	return out
-}
-
-// recordDecoder hands gocsv one record under the header: gocsv's streaming
-// readers read only through encoding/csv or a goroutine of their own, while
-// this file is read through csvfile (BOM, encodings, bounded records, line
-// numbers) in the caller's goroutine.
-type recordDecoder struct {
-	header, record []string
-}
-
-func (d *recordDecoder) GetCSVRows() ([][]string, error) {
-	return [][]string{d.header, d.record}, nil
 }
 
 // parseTime parses a finished_at or registered_at cell: RFC 3339 with or

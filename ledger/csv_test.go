@@ -447,3 +447,35 @@ func TestExportManyRows(t *testing.T) {
 		}
 	}
 }
+
+// TestImportAcrossBatches: an export longer than the batches gocsv maps is
+// imported whole, and a bad row after the first batch is named by its own
+// line, whether its cell or its field count is wrong.
+func TestImportAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString("username,tokenSn,tokenType,registered_at,run_id,lost\n")
+	const rows = 2*handBatchSize + 10
+	for i := range rows {
+		fmt.Fprintf(&b, "user%04d,OTP-%d,OTP,2026-11-28T02:15:00.123Z,r,false\n", i, i)
+	}
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	if n, skipped, err := l.Import(ctx, strings.NewReader(b.String()), ""); err != nil || n != rows || skipped != 0 {
+		t.Fatalf("Import(%d rows) = %d, %d, %v", rows, n, skipped, err)
+	}
+	wantLookup(t, l, fmt.Sprintf("user%04d", rows-1), client.OTP, fmt.Sprintf("OTP-%d", rows-1), true, t1)
+
+	for _, tt := range []struct{ bad, want string }{
+		{"userX,OTP-X,TOTP,2026-11-28T02:15:00.123Z,r,false\n", fmt.Sprintf("line %d: unknown token type \"TOTP\"", handBatchSize+12)},
+		{"userX,OTP-X,OTP\n", fmt.Sprintf("line %d: 3 fields, but the header has 6", handBatchSize+12)},
+	} {
+		lines := strings.SplitAfter(b.String(), "\n")
+		// Line handBatchSize+12 of the file: the header, then rows.
+		lines[handBatchSize+11] = tt.bad
+		l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+		if _, _, err := l.Import(ctx, strings.NewReader(strings.Join(lines, "")), ""); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Import() error = %v, want %q", err, tt.want)
+		}
+		wantLookup(t, l, "user0000", client.OTP, "OTP-0", false, time.Time{})
+	}
+}
