@@ -38,8 +38,8 @@
 // gocsv (SPEC §2's CSV mapper) is used where per-row cost does not matter
 // and a struct's tags say the layout best: the ledger's export is written
 // through it, and the ledger's import maps an export or a hand-made result
-// file to a struct through it (ledger/csv.go), one record at a time, read
-// through csvfile. It is not on this path: its Unmarshaller reads only
+// file to a struct through it (ledger/csv.go), a batch of records at a time
+// read through csvfile. It is not on this path: its Unmarshaller reads only
 // through a concrete *encoding/csv.Reader, which cannot bound a record
 // before allocating it, read lone-CR line ends or say where a broken
 // multi-line quote started; its other streaming entry points hide a
