@@ -14,7 +14,8 @@ type Options struct {
 	// Replace lets Commit replace whatever has the name: a file, another
 	// user's file, a symbolic link (the name is replaced; nothing is
 	// written through it). Without Replace, Commit puts the file in place
-	// only if nothing has the name, in one step (a hard link on Unix, a
+	// only if nothing has the name, in one step (a hard link on Unix, or
+	// on a Linux file system without hard links a RENAME_NOREPLACE; a
 	// rename that does not replace on Windows), and otherwise returns an
 	// error that matches fs.ErrExist, leaving the name as it was.
 	Replace bool
