@@ -93,7 +93,7 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	f := &batchFlags{progress: "never", burst: 1, workers: 1, attempts: 1, timeout: time.Second}
 	fs := flag.NewFlagSet("tokenreg "+m.String(), flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.out, "out", "", "result CSV (default: beside the input, INPUT.result.csv)")
+	fs.StringVar(&f.out, "out", "", outUsage[m])
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.BoolVar(&f.verbose, "v", false, "a debug line per row (secrets are never logged)")
 	fs.StringVar(&f.summary, "summary", "", "also write the end-of-run summary as JSON to `FILE`")
@@ -108,7 +108,7 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	fs.StringVar(&f.admin, "admin", "", "admin username (default $CENTAGATE_ADMIN)")
 	fs.Float64Var(&f.rate, "rate", 10, "requests per second over all workers; 0 = unlimited")
 	fs.IntVar(&f.burst, "burst", 1, "requests the pace may let through at once")
-	fs.IntVar(&f.workers, "workers", 0, "requests in flight at once (default: 16 at --rate 0, else --rate × 0.2 s, 4 to 64)")
+	fs.IntVar(&f.workers, "workers", 0, "requests in flight at once; 0 = automatic: 16 at --rate 0, else --rate × 0.2 s rounded up, at least 4 and at most 64 (4 at the default --rate 10)")
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "limit for each wait of a request (connect, TLS, answer headers, body)")
 	fs.IntVar(&f.attempts, "attempts", 5, "most requests per row for transient failures (backoff with jitter)")
 	fs.IntVar(&f.abortAfter, "abort-after", 20, "stop (exit 3) if the first N answered rows all fail with one code, or 2.5×N rows in a row end in error, or N/10 (rounded up) rounds of --workers requests in a row time out (2×--workers, at least 6, at N=20); 0 = never")
@@ -133,6 +133,13 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 		fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
 	}
 	return fs, f
+}
+
+// outUsage is --out's help: each command has its own default.
+var outUsage = map[mode]string{
+	modeRun:      "write the result to `RESULT.csv` (default: INPUT.result.csv beside the input; stdin.run.csv for -)",
+	modeRetry:    "write the new result to `NEW.csv` (default: RESULT.retry.csv beside RESULT.csv; stdin.retry.csv for -)",
+	modeValidate: "write the result to `RESULT.csv` (default: stdout)",
 }
 
 const runUsage = `Usage: tokenreg run INPUT.csv [--out RESULT.csv] [flags]

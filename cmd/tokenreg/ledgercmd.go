@@ -65,6 +65,10 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitUsage, usagef("ledger needs a subcommand: export or import")
 	}
 	sub := args[0]
+	if isHelpFlag(sub) {
+		fs.Usage()
+		return exitOK, errHelp
+	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return exitUsage, err

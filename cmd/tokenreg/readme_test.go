@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tokenreg/tokenreg/batch"
+)
+
+// Operators copy command lines from the README and from --help: these tests
+// hold the two to the flags the commands really take.
+
+// helpOf returns `tokenreg help cmd`'s output, and fails unless it exits 0
+// on stdout alone.
+func helpOf(t *testing.T, cmd string) string {
+	t.Helper()
+	code, stdout, stderr := cli{}.run(t, context.Background(), "", "help", cmd)
+	if code != exitOK || stderr != "" {
+		t.Fatalf("tokenreg help %s: exit %d, stderr %q; want exit 0 and the help on stdout", cmd, code, stderr)
+	}
+	return stdout
+}
+
+// flagsOf returns the flag names a command's help lists (`  -name …` lines
+// of flag.PrintDefaults).
+func flagsOf(t *testing.T, cmd string) []string {
+	t.Helper()
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)`).FindAllStringSubmatch(helpOf(t, cmd), -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// docCommands are the commands whose help has flags and examples.
+var docCommands = []string{"run", "retry", "validate", "report", "merge", "ledger", "repair", "version"}
+
+// TestHelpTeaches: every command's help says how it is called and gives an
+// example, and the main usage names every command.
+func TestHelpTeaches(t *testing.T) {
+	for _, cmd := range docCommands {
+		h := helpOf(t, cmd)
+		if !strings.Contains(h, "tokenreg "+cmd) || !strings.Contains(h, "Usage:") {
+			t.Errorf("tokenreg help %s does not show its usage line:\n%s", cmd, h)
+		}
+		if !strings.Contains(h, "Example") {
+			t.Errorf("tokenreg help %s gives no example:\n%s", cmd, h)
+		}
+		if !strings.Contains(mainUsage, "tokenreg "+cmd) {
+			t.Errorf("tokenreg's usage does not name the command %s", cmd)
+		}
+	}
+}
+
+func readREADME(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// readmeSection returns the text of the section under heading, up to the
+// next heading of its level.
+func readmeSection(t *testing.T, readme, heading string) string {
+	t.Helper()
+	i := strings.Index(readme, "\n"+heading+"\n")
+	if i < 0 {
+		t.Fatalf("README has no %q section", heading)
+	}
+	s := readme[i+len(heading)+2:]
+	if j := strings.Index(s, "\n## "); j >= 0 {
+		s = s[:j]
+	}
+	return s
+}
+
+// TestREADMEDocumentsEveryFlag: a flag added to a command without a word in
+// the README fails here. A command's flags are documented in the README's
+// Commands section: in its synopsis line, in the paragraph that begins with
+// its name, or (run and retry) in the flag table and the Configuration table.
+func TestREADMEDocumentsEveryFlag(t *testing.T) {
+	readme := readREADME(t)
+	commandsSection := readmeSection(t, readme, "## Commands")
+	for _, cmd := range docCommands {
+		var docs strings.Builder
+		for _, para := range strings.Split(commandsSection, "\n\n") {
+			if strings.HasPrefix(para, "`"+cmd+"`") {
+				docs.WriteString(para + "\n")
+			}
+			for _, l := range strings.Split(para, "\n") {
+				if strings.HasPrefix(strings.TrimSpace(l), "tokenreg "+cmd+" ") {
+					docs.WriteString(l + "\n")
+				}
+			}
+		}
+		if cmd == "run" || cmd == "retry" {
+			docs.WriteString(commandsSection[strings.Index(commandsSection, "Flags of `run` and `retry`:"):])
+			docs.WriteString(readmeSection(t, readme, "## Configuration and credentials"))
+		}
+		for _, name := range flagsOf(t, cmd) {
+			dash := "--"
+			if len(name) == 1 {
+				dash = "-"
+			}
+			if !regexp.MustCompile("[`\\[ ]" + dash + name + "\\b").MatchString(docs.String()) {
+				t.Errorf("tokenreg %s %s%s is not in the README: name it in the command's synopsis or paragraph under ## Commands", cmd, dash, name)
+			}
+		}
+	}
+}
+
+// TestREADMEFlagTable: each row of the README's table of run's and retry's
+// flags names flags that exist, with the default they have; the automatic
+// --workers is described with the numbers batch.DefaultWorkers gives, in the
+// README and in --help alike.
+func TestREADMEFlagTable(t *testing.T) {
+	cmds := readmeSection(t, readREADME(t), "## Commands")
+	i := strings.Index(cmds, "Flags of `run` and `retry`:")
+	if i < 0 {
+		t.Fatal("README's Commands section has no table of the flags of run and retry")
+	}
+	fsRun, _ := newBatchFlags(modeRun, io.Discard)
+	fsRetry, _ := newBatchFlags(modeRetry, io.Discard)
+	flagName := regexp.MustCompile("`(--?[a-z][a-z-]*)")
+	rows := 0
+	for _, line := range strings.Split(cmds[i:], "\n")[1:] {
+		if line == "" && rows > 0 {
+			break
+		}
+		if !strings.HasPrefix(line, "| `-") {
+			continue
+		}
+		rows++
+		cells := strings.Split(strings.Trim(strings.ReplaceAll(line, `\|`, "/"), "| "), "|")
+		if len(cells) != 3 {
+			t.Errorf("flag table row with %d cells: %s", len(cells), line)
+			continue
+		}
+		def := strings.TrimSpace(cells[1])
+		for _, m := range flagName.FindAllStringSubmatch(cells[0], -1) {
+			name := strings.TrimLeft(m[1], "-")
+			fl := fsRun.Lookup(name)
+			if fl == nil {
+				fl = fsRetry.Lookup(name)
+			}
+			if fl == nil {
+				t.Errorf("README's flag table names %s, which neither run nor retry has", m[1])
+				continue
+			}
+			switch {
+			case def == "":
+			case def == "auto" && fl.DefValue != "auto":
+				if fl.DefValue != "0" {
+					t.Errorf("README: %s defaults to auto, but its default is %s, not 0 (automatic)", m[1], fl.DefValue)
+				}
+			case strings.Fields(def)[0] != fl.DefValue:
+				t.Errorf("README: %s defaults to %q, --help says %q", m[1], def, fl.DefValue)
+			}
+		}
+		if strings.HasPrefix(line, "| `--workers") {
+			help := fsRun.Lookup("workers").Usage
+			for _, want := range []struct{ readme, help string }{
+				{fmt.Sprintf("%d at `--rate 0`", batch.DefaultWorkers(0)), fmt.Sprintf("%d at --rate 0", batch.DefaultWorkers(0))},
+				{fmt.Sprintf("at least %d", batch.DefaultWorkers(0.001)), fmt.Sprintf("at least %d", batch.DefaultWorkers(0.001))},
+				{fmt.Sprintf("at most %d", batch.DefaultWorkers(1e9)), fmt.Sprintf("at most %d", batch.DefaultWorkers(1e9))},
+				{fmt.Sprintf("%d at the default `--rate 10`", batch.DefaultWorkers(10)), fmt.Sprintf("%d at the default --rate 10", batch.DefaultWorkers(10))},
+			} {
+				if !strings.Contains(line, want.readme) {
+					t.Errorf("README's --workers row lacks %q (batch.DefaultWorkers):\n%s", want.readme, line)
+				}
+				if !strings.Contains(help, want.help) {
+					t.Errorf("--workers help lacks %q (batch.DefaultWorkers): %s", want.help, help)
+				}
+			}
+		}
+	}
+	if rows < 10 {
+		t.Errorf("README's flag table has %d rows; the test did not find it", rows)
+	}
+}
+
+// TestREADMECommandLines: every tokenreg command line the README shows (in
+// a code block or inline) names a command that exists and only flags that
+// command takes; those of run, retry and validate also parse, values and
+// all, as the command itself parses them.
+func TestREADMECommandLines(t *testing.T) {
+	readme := readREADME(t)
+	var lines []string
+	// Code blocks: indented lines, joined where they end in a backslash.
+	var cont string
+	for _, l := range strings.Split(readme, "\n") {
+		if !strings.HasPrefix(l, "    ") {
+			cont = ""
+			continue
+		}
+		l = cont + strings.TrimSpace(l)
+		if strings.HasSuffix(l, `\`) {
+			cont = strings.TrimSuffix(l, `\`)
+			continue
+		}
+		cont = ""
+		lines = append(lines, l)
+	}
+	for _, m := range regexp.MustCompile("`((?:bin/)?tokenreg [^`]+)`").FindAllStringSubmatch(readme, -1) {
+		lines = append(lines, m[1])
+	}
+	flags := map[string][]string{}
+	checked := 0
+	for _, l := range lines {
+		if c := strings.Index(l, " #"); c >= 0 {
+			l = l[:c]
+		}
+		words := strings.Fields(l)
+		if len(words) < 2 || (words[0] != "tokenreg" && words[0] != "bin/tokenreg") {
+			continue
+		}
+		cmd, args := words[1], words[2:]
+		if cmd == strings.ToUpper(cmd) {
+			continue // a placeholder: `tokenreg COMMAND --help`
+		}
+		if !commands[cmd] {
+			t.Errorf("README: %q: no command %q", l, cmd)
+			continue
+		}
+		if cmd == "help" || cmd == "version" {
+			continue
+		}
+		if cmd == "ledger" && len(args) > 0 {
+			args = args[1:] // export or import
+		}
+		if flags[cmd] == nil {
+			flags[cmd] = flagsOf(t, cmd)
+		}
+		checked++
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			a = strings.Trim(a, "[]")
+			if !strings.HasPrefix(a, "-") || a == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if !slices.Contains(flags[cmd], name) {
+				t.Errorf("README: %q: tokenreg %s has no flag %s", l, cmd, a)
+			}
+		}
+		var m mode
+		switch cmd {
+		case "run":
+			m = modeRun
+		case "retry":
+			m = modeRetry
+		case "validate":
+			m = modeValidate
+		default:
+			continue
+		}
+		// A synopsis (`[--out RESULT.csv] [flags]`) and a bare command
+		// name are not command lines.
+		if len(args) == 0 || strings.Contains(l, "[") {
+			continue
+		}
+		b := &batchCmd{mode: m, stderr: io.Discard}
+		if err := b.parse(args); err != nil {
+			t.Errorf("README: %q: %v", l, err)
+		}
+	}
+	if checked < 20 {
+		t.Errorf("checked %d README command lines; the test did not find them", checked)
+	}
+}
