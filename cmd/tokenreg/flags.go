@@ -142,13 +142,25 @@ var outUsage = map[mode]string{
 	modeValidate: "write the result to `RESULT.csv` (default: stdout)",
 }
 
+// serverHelp is what run and retry say about the server and the exit code.
+const serverHelp = `
+The server and credentials come from --credentials FILE (KEY=VALUE lines,
+mode 0600), else from the environment: CENTAGATE_URL, CENTAGATE_ADMIN,
+CENTAGATE_AUTH_TOKEN, CENTAGATE_SECRET_CODE. --url and --admin override the
+first two; the secrets are never flags (they would show in ps).
+
+Exit 0 every row ok or skipped, 1 some rows not ok (see the result), 2 usage,
+configuration or unreadable input, 3 stopped by the circuit breaker
+(--abort-after), 4 stopped at --limit, 130 interrupted (then --resume).
+`
+
 const runUsage = `Usage: tokenreg run INPUT.csv [--out RESULT.csv] [flags]
 
 Registers every row of INPUT.csv (- for stdin) and writes one result row per
 input row to RESULT.csv (default INPUT.result.csv), flushed as each finishes.
 An existing result is never overwritten silently: --resume continues it (rows
 already decided are not sent again), --force replaces it.
-
+` + serverHelp + `
 Examples:
   tokenreg run staff.csv
   tokenreg run staff.csv --rate 20 --workers 8 --summary run.json
@@ -166,7 +178,7 @@ const retryUsage = `Usage: tokenreg retry RESULT.csv [--out NEW.csv] [--codes 29
 Sends again the rows of an earlier result that did not succeed (by default
 status failed and error), after you fixed their cause, and writes a new result
 (default RESULT.retry.csv). Lines refer to RESULT.csv.
-
+` + serverHelp + `
 Examples:
   tokenreg retry staff.result.csv --codes 29004      # after freeing the phone numbers
   tokenreg retry staff.result.csv --status error     # after a network outage

@@ -187,94 +187,141 @@ func TestREADMEFlagTable(t *testing.T) {
 	}
 }
 
-// TestREADMECommandLines: every tokenreg command line the README shows (in
-// a code block or inline) names a command that exists and only flags that
-// command takes; those of run, retry and validate also parse, values and
-// all, as the command itself parses them.
+// TestREADMECommandLines: every tokenreg command line the README and
+// samples/README.md show (in a code block or inline) names a command that
+// exists and only flags that command takes; those of run, retry and validate
+// also parse, values and all, as the command itself parses them.
 func TestREADMECommandLines(t *testing.T) {
-	readme := readREADME(t)
-	var lines []string
-	// Code blocks: indented lines, joined where they end in a backslash.
-	var cont string
-	for _, l := range strings.Split(readme, "\n") {
-		if !strings.HasPrefix(l, "    ") {
-			cont = ""
-			continue
+	c := newLineChecker(t)
+	for _, path := range []string{"../../README.md", "../../samples/README.md"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		l = cont + strings.TrimSpace(l)
-		if strings.HasSuffix(l, `\`) {
-			cont = strings.TrimSuffix(l, `\`)
-			continue
-		}
-		cont = ""
-		lines = append(lines, l)
-	}
-	for _, m := range regexp.MustCompile("`((?:bin/)?tokenreg [^`]+)`").FindAllStringSubmatch(readme, -1) {
-		lines = append(lines, m[1])
-	}
-	flags := map[string][]string{}
-	checked := 0
-	for _, l := range lines {
-		if c := strings.Index(l, " #"); c >= 0 {
-			l = l[:c]
-		}
-		words := strings.Fields(l)
-		if len(words) < 2 || (words[0] != "tokenreg" && words[0] != "bin/tokenreg") {
-			continue
-		}
-		cmd, args := words[1], words[2:]
-		if cmd == strings.ToUpper(cmd) {
-			continue // a placeholder: `tokenreg COMMAND --help`
-		}
-		if !commands[cmd] {
-			t.Errorf("README: %q: no command %q", l, cmd)
-			continue
-		}
-		if cmd == "help" || cmd == "version" {
-			continue
-		}
-		if cmd == "ledger" && len(args) > 0 {
-			args = args[1:] // export or import
-		}
-		if flags[cmd] == nil {
-			flags[cmd] = flagsOf(t, cmd)
-		}
-		checked++
-		for _, a := range args {
-			if a == "--" {
-				break
-			}
-			a = strings.Trim(a, "[]")
-			if !strings.HasPrefix(a, "-") || a == "-" {
+		readme := string(data)
+		// Code blocks: indented lines, joined where they end in a backslash.
+		var cont string
+		for _, l := range strings.Split(readme, "\n") {
+			if !strings.HasPrefix(l, "    ") {
+				cont = ""
 				continue
 			}
-			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			if !slices.Contains(flags[cmd], name) {
-				t.Errorf("README: %q: tokenreg %s has no flag %s", l, cmd, a)
+			l = cont + strings.TrimSpace(l)
+			if strings.HasSuffix(l, `\`) {
+				cont = strings.TrimSuffix(l, `\`)
+				continue
 			}
+			cont = ""
+			c.check(path, l)
 		}
-		var m mode
-		switch cmd {
-		case "run":
-			m = modeRun
-		case "retry":
-			m = modeRetry
-		case "validate":
-			m = modeValidate
-		default:
-			continue
-		}
-		// A synopsis (`[--out RESULT.csv] [flags]`) and a bare command
-		// name are not command lines.
-		if len(args) == 0 || strings.Contains(l, "[") {
-			continue
-		}
-		b := &batchCmd{mode: m, stderr: io.Discard}
-		if err := b.parse(args); err != nil {
-			t.Errorf("README: %q: %v", l, err)
+		for _, m := range regexp.MustCompile("`((?:bin/)?tokenreg [^`]+)`").FindAllStringSubmatch(readme, -1) {
+			c.check(path, m[1])
 		}
 	}
-	if checked < 20 {
-		t.Errorf("checked %d README command lines; the test did not find them", checked)
+	if c.checked < 20 {
+		t.Errorf("checked %d README command lines; the test did not find them", c.checked)
+	}
+}
+
+// TestHelpExamples: the examples in tokenreg's usage and in each command's
+// help run as written (flags that exist, values that parse).
+func TestHelpExamples(t *testing.T) {
+	c := newLineChecker(t)
+	texts := map[string]string{"tokenreg usage": mainUsage}
+	for _, cmd := range docCommands {
+		texts["tokenreg help "+cmd] = helpOf(t, cmd)
+	}
+	for where, text := range texts {
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(l, "  ") { // an example or a synopsis
+				c.check(where, strings.TrimSpace(l))
+			}
+		}
+	}
+	if c.checked < 15 {
+		t.Errorf("checked %d example lines; the test did not find them", c.checked)
+	}
+}
+
+// lineChecker checks tokenreg command lines against the commands' flags.
+type lineChecker struct {
+	t       *testing.T
+	flags   map[string][]string
+	checked int
+}
+
+func newLineChecker(t *testing.T) *lineChecker {
+	return &lineChecker{t: t, flags: map[string][]string{}}
+}
+
+// check checks the tokenreg commands of the shell line l (a comment after
+// " #" is dropped); where names the text it comes from.
+func (c *lineChecker) check(where, l string) {
+	c.t.Helper()
+	if i := strings.Index(l, " #"); i >= 0 {
+		l = l[:i]
+	}
+	for _, part := range regexp.MustCompile(`&&|\|\||[|;]`).Split(l, -1) {
+		c.checkCommand(where, strings.TrimSpace(part))
+	}
+}
+
+func (c *lineChecker) checkCommand(where, l string) {
+	t := c.t
+	t.Helper()
+	words := strings.Fields(l)
+	if len(words) < 2 || (words[0] != "tokenreg" && words[0] != "bin/tokenreg") {
+		return
+	}
+	cmd, args := words[1], words[2:]
+	if cmd == strings.ToUpper(cmd) {
+		return // a placeholder: `tokenreg COMMAND --help`
+	}
+	if !commands[cmd] {
+		t.Errorf("%s: %q: no command %q", where, l, cmd)
+		return
+	}
+	if cmd == "help" || cmd == "version" {
+		return
+	}
+	if cmd == "ledger" && len(args) > 0 {
+		args = args[1:] // export or import
+	}
+	if c.flags[cmd] == nil {
+		c.flags[cmd] = flagsOf(t, cmd)
+	}
+	c.checked++
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		a = strings.Trim(a, "[]")
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !slices.Contains(c.flags[cmd], name) {
+			t.Errorf("%s: %q: tokenreg %s has no flag %s", where, l, cmd, a)
+		}
+	}
+	var m mode
+	switch cmd {
+	case "run":
+		m = modeRun
+	case "retry":
+		m = modeRetry
+	case "validate":
+		m = modeValidate
+	default:
+		return
+	}
+	// A synopsis (`[--out RESULT.csv] [flags]`) and a bare command name
+	// are not command lines.
+	if len(args) == 0 || strings.Contains(l, "[") || strings.Contains(l, "...") {
+		return
+	}
+	b := &batchCmd{mode: m, stderr: io.Discard}
+	if err := b.parse(args); err != nil {
+		t.Errorf("%s: %q: %v", where, l, err)
 	}
 }
