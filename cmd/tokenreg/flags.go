@@ -113,7 +113,7 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	fs.IntVar(&f.attempts, "attempts", 5, "most requests per row for transient failures (backoff with jitter)")
 	fs.IntVar(&f.abortAfter, "abort-after", 20, "stop (exit 3) if the first N answered rows all fail with one code, or 2.5×N rows in a row end in error, or N/10 (rounded up) rounds of --workers requests in a row time out (2×--workers, at least 6, at N=20); 0 = never")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "check the rows and write the result, send nothing")
-	fs.StringVar(&f.progress, "progress", "auto", "progress bar: auto (when stderr is a terminal), always or never")
+	fs.StringVar(&f.progress, "progress", "auto", "progress bar: auto (when stderr is a terminal), always or never; without a bar, a progress log line at most every 10s")
 	fs.StringVar(&f.metrics, "metrics", "", "write Prometheus metrics to `FILE` (node_exporter textfile collector)")
 	fs.StringVar(&f.pushgateway, "pushgateway", "", "at the end, push the run's metrics to the Prometheus Pushgateway at `URL` (job tokenreg), e.g. http://pushgateway:9091")
 	fs.StringVar(&f.shard, "shard", "", "take only the rows whose username hashes to shard `K/N` (0 ≤ K < N)")

@@ -325,3 +325,38 @@ func (c *lineChecker) checkCommand(where, l string) {
 		t.Errorf("%s: %q: %v", where, l, err)
 	}
 }
+
+// TestREADMELinks: the README's links to its own sections resolve, and every
+// file of the repository it names (a link, or a path in backquotes) exists.
+func TestREADMELinks(t *testing.T) {
+	for _, path := range []string{"README.md", "samples/README.md"} {
+		data, err := os.ReadFile("../../" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		anchors := map[string]bool{}
+		for _, m := range regexp.MustCompile(`(?m)^#+ (.+)$`).FindAllStringSubmatch(text, -1) {
+			slug := regexp.MustCompile(`[^\p{L}\p{N}_ -]`).ReplaceAllString(strings.ToLower(strings.TrimSpace(m[1])), "")
+			anchors[strings.ReplaceAll(slug, " ", "-")] = true
+		}
+		for _, m := range regexp.MustCompile(`\]\(#([^)]+)\)`).FindAllStringSubmatch(text, -1) {
+			if !anchors[m[1]] {
+				t.Errorf("%s: link to #%s: no such section", path, m[1])
+			}
+		}
+		dir := "../../" + strings.TrimSuffix(path, "README.md")
+		for _, m := range regexp.MustCompile(`\]\(([^)#:]+)\)`).FindAllStringSubmatch(text, -1) {
+			if _, err := os.Stat(dir + m[1]); err != nil {
+				t.Errorf("%s: link to %s: %v", path, m[1], err)
+			}
+		}
+		// Paths of the repository in backquotes: `samples/cron/`, `report/runbook.go`.
+		repoPath := regexp.MustCompile("`((?:\\.ci|batch|client|cmd|docs|internal|ledger|report|samples|scripts)/[A-Za-z0-9_./-]*)`")
+		for _, m := range repoPath.FindAllStringSubmatch(text, -1) {
+			if _, err := os.Stat("../../" + m[1]); err != nil {
+				t.Errorf("%s names %s: %v", path, m[1], err)
+			}
+		}
+	}
+}
