@@ -394,7 +394,7 @@ func (p *pipeline) write(stop context.CancelCauseFunc) (unsaved []report.Result,
 		}
 	}()
 	br := newBreaker(p.cfg.AbortAfter)
-	for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+	for a := range p.recordAhead(p.results) {
 		o := a.o
 		r := o.result()
 		if werr != nil {

@@ -1,0 +1,70 @@
+//go:build unix
+
+package ledger
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tokenreg/tokenreg/client"
+)
+
+// BenchmarkRunTraffic is a --ledger run's ledger traffic as batch makes it:
+// 4 workers each note an Intent and hand the row on (as if sent and
+// answered at once); a record stage records up to 256 of them at a time,
+// as batch's recordAhead does. It reports the process's CPU time per row (user +
+// system, all goroutines), the figure e2ebench's ledger cost is made of.
+func BenchmarkRunTraffic(b *testing.B) {
+	l := open(b, filepath.Join(b.TempDir(), "ledger.db"), Options{})
+	ctx := context.Background()
+	rows := make(chan [2]string, 64)
+	var next atomic.Int64
+	var recorders sync.WaitGroup
+	recorders.Add(1)
+	go func() {
+		defer recorders.Done()
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, 256)
+		for r := range rows {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				if err := l.Record(ctx, r[0], client.OTP, r[1], time.Now(), false); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	b.SetParallelism(2) // 4 goroutines on 2 CPUs: --workers 4
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			user, sn := "user"+strconv.FormatInt(i, 10), "OTP-"+strconv.FormatInt(i, 10)
+			if _, err := l.Intent(ctx, user, client.OTP, sn); err != nil {
+				b.Error(err)
+				return
+			}
+			rows <- [2]string{user, sn}
+		}
+	})
+	close(rows)
+	recorders.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/row")
+}
+
+// processCPU is the user + system time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
