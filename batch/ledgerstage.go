@@ -9,12 +9,11 @@ import (
 )
 
 // recordDepth is how many successes may wait for their record at a time.
-// The ledger commits the records queued during its last commit and fsync
-// as one group (ledger/commit.go), so the depth bounds the group: it must
-// hold what a run at full speed answers in a few fsyncs (about 8,000 rows/s
-// × 3 ms here), or the run waits on the disk and the ledger pays a
-// transaction and an fsync for every few rows.
-const recordDepth = 256
+// The ledger commits the records queued meanwhile in rounds at most every
+// 25 ms, each one transaction and one fsync (ledger/commit.go), so the
+// depth must hold what a run at full speed answers in a round and its
+// fsync (about 8,000 rows/s × 30 ms here), or the run waits on the disk.
+const recordDepth = 512
 
 // ahead is an answered row on its way to the writer, with the outcome of
 // its ledger record if it needed one.

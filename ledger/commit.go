@@ -39,10 +39,10 @@ const maxGroup = 1024
 
 // roundEvery is the least time from the start of one round to the next,
 // and groupTarget the Records queued that start a round before that.
-// batch lets 256 successes wait for their records (recordDepth).
+// batch lets 512 successes wait for their records (recordDepth).
 const (
-	roundEvery  = 10 * time.Millisecond
-	groupTarget = 128
+	roundEvery  = 25 * time.Millisecond
+	groupTarget = 256
 )
 
 // recordHead, recordRow and recordTail make the upsert of registrations.

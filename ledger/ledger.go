@@ -409,8 +409,40 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// formatTime formats t as registered_at is stored.
-func formatTime(t time.Time) string { return t.UTC().Format(csvfile.TimeLayout) }
+// formatTime formats t as registered_at is stored: csvfile.TimeLayout in
+// UTC, such as 2026-11-28T02:15:00.123Z. Years 0 to 9999 are written
+// digit by digit (time.Format costs a Record several µs); others by Format.
+func formatTime(t time.Time) string {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format(csvfile.TimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	var b [24]byte
+	put := func(i, v, n int) {
+		for j := i + n - 1; j >= i; j-- {
+			b[j] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, year, 4)
+	b[4] = '-'
+	put(5, int(month), 2)
+	b[7] = '-'
+	put(8, day, 2)
+	b[10] = 'T'
+	put(11, hour, 2)
+	b[13] = ':'
+	put(14, minute, 2)
+	b[16] = ':'
+	put(17, sec, 2)
+	b[19] = '.'
+	put(20, ms, 3)
+	b[23] = 'Z'
+	return string(b[:])
+}
 
 // parseStored parses a stored registered_at. RFC3339Nano also accepts
 // values written without fractional seconds (by hand, say).

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 )
 
 // batchLedger is batch.Ledger, copied so that this test does not import
@@ -625,5 +626,22 @@ func TestIntent(t *testing.T) {
 	}
 	if len(left) != 1 || left[0] != "bob" {
 		t.Errorf("intents left after Record and Close = %q, want [bob]", left)
+	}
+}
+
+// TestFormatTime: the fast formatter writes what time.Format writes with
+// csvfile.TimeLayout, which Export and parseStored rely on.
+func TestFormatTime(t *testing.T) {
+	loc := time.FixedZone("X", 5*3600+1800)
+	for _, tm := range []time.Time{
+		t1, t2, time.Unix(0, 0), time.Date(1999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2026, 3, 4, 5, 6, 7, 8_000_000, loc), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Now(),
+	} {
+		want := tm.UTC().Format(csvfile.TimeLayout)
+		if got := formatTime(tm); got != want {
+			t.Errorf("formatTime(%v) = %q, want %q", tm, got, want)
+		}
 	}
 }
