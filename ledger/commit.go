@@ -17,8 +17,9 @@ import (
 // committer goroutine, which takes the ops queued meanwhile, commits them
 // in one transaction (multi-row upserts, statements prepared once on its
 // own connection), makes them durable with one fsync of the WAL file, and
-// only then lets their callers return. A round starts at most every
-// roundEvery (sooner once groupTarget Records wait): a busy run pays one
+// only then lets their callers return. While Records stream in, a round
+// starts at most every roundEvery (sooner once groupTarget Records wait),
+// and at once after a round of one Record: a busy run pays one
 // transaction and one fsync for a hundred rows or so — an fsync costs
 // about 100 µs of CPU here, a transaction as much again — while a lone
 // Record after a quiet spell is committed at once. The callers are not
@@ -170,9 +171,15 @@ func (c *committer) loop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var last time.Time // the start of the last round
+	lastSize := 0
 	for o := range c.ops {
 		group = append(group[:0], o)
-		wait := roundEvery - time.Since(last)
+		// A lone Record after a lone one (a caller recording one at a
+		// time, a paced run) goes at once; a stream waits for its round.
+		wait := time.Duration(0)
+		if lastSize > 1 {
+			wait = roundEvery - time.Since(last)
+		}
 		if wait > 0 {
 			timer.Reset(wait)
 		}
@@ -202,7 +209,7 @@ func (c *committer) loop() {
 			}
 		}
 		timer.Stop()
-		last = time.Now()
+		last, lastSize = time.Now(), len(group)
 		err := c.commit(group)
 		if err == nil {
 			err = c.sync()

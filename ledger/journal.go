@@ -264,13 +264,20 @@ func readJournal(path string) (runID string, open map[string]openIntent, err err
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 64<<10)
+	foreign := fmt.Errorf("%s is not a tokenreg intent journal: move it away and run again (tokenreg keeps the intents of a run there while the run lasts)", path)
+	if first, err := r.Peek(1); err != nil || first[0] == 0 {
+		// Empty, or zeros where a power loss cut the header short.
+		return "", nil, nil
+	} else if first[0] != entryHeader {
+		return "", nil, foreign
+	}
 	kind, p, err := readEntry(r)
 	if err != nil {
-		// Empty, or its header torn: no intent can follow it.
+		// The header torn: no intent can follow it.
 		return "", nil, nil
 	}
 	if kind != entryHeader || len(p) < len(journalMagic) || string(p[:len(journalMagic)]) != journalMagic {
-		return "", nil, fmt.Errorf("%s is not a tokenreg intent journal: move it away and run again (tokenreg keeps the intents of a run there until the run ends)", path)
+		return "", nil, foreign
 	}
 	runID = string(p[len(journalMagic):])
 	open = make(map[string]openIntent)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -642,6 +643,259 @@ func TestFormatTime(t *testing.T) {
 		want := tm.UTC().Format(csvfile.TimeLayout)
 		if got := formatTime(tm); got != want {
 			t.Errorf("formatTime(%v) = %q, want %q", tm, got, want)
+		}
+	}
+}
+
+// crash leaves l as a killed process would: the intent journal on disk,
+// unsettled, and the lock free. Every Record made has returned, so it is
+// durable either way.
+func crash(t *testing.T, l *Ledger) {
+	t.Helper()
+	l.closeOnce.Do(func() {
+		if err := l.com.close(); err != nil {
+			t.Fatal(err)
+		}
+		l.jrn.closeFile()
+		l.db.Close()
+		l.lock.Unlock()
+	})
+}
+
+// intentsTable returns the intents table as "user/type/sn run" lines.
+func intentsTable(t *testing.T, path string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT username, token_type, token_sn, run_id, sent_at FROM intents ORDER BY username")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var u, sn, run, at string
+		var tt int
+		if err := rows.Scan(&u, &tt, &sn, &run, &at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseStored(at); err != nil {
+			t.Errorf("intent of %s: sent_at %q: %v", u, at, err)
+		}
+		got = append(got, fmt.Sprintf("%s/%d/%s %s", u, tt, sn, run))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestIntentJournalAfterCrash: the intents a killed run noted in its
+// journal, neither forgotten nor recorded, are the next run's earlier
+// intents; the journal is settled into the database and removed.
+func TestIntentJournalAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l1 := open(t, path, Options{RunID: "run-1"})
+	for _, u := range []string{"ann", "bob", "cid", "dan"} {
+		if _, err := l1.Intent(ctx, u, client.OTP, "OTP-"+u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l1.Forget(ctx, "bob", client.OTP, "OTP-bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l1.Record(ctx, "cid", client.OTP, "OTP-cid", t1, false); err != nil {
+		t.Fatal(err)
+	}
+	// dan is sent again and left unanswered: the later intent counts.
+	if _, err := l1.Intent(ctx, "dan", client.OTP, "OTP-dan"); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, l1)
+	if _, err := os.Stat(journalPath(path)); err != nil {
+		t.Fatalf("journal after a crash: %v", err)
+	}
+
+	l2 := open(t, path, Options{RunID: "run-2"})
+	if _, err := os.Stat(journalPath(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("journal after Open settled it: %v, want it removed", err)
+	}
+	if got, want := intentsTable(t, path), []string{"ann/2/OTP-ann run-1", "dan/2/OTP-dan run-1"}; !slices.Equal(got, want) {
+		t.Errorf("intents table after Open = %q, want %q", got, want)
+	}
+	for _, c := range []struct {
+		user    string
+		earlier bool
+	}{{"ann", true}, {"bob", false}, {"cid", false}, {"dan", true}} {
+		if earlier, err := l2.Intent(ctx, c.user, client.OTP, "OTP-"+c.user); err != nil || earlier != c.earlier {
+			t.Errorf("Intent(%s) after the crash = %t, %v; want %t", c.user, earlier, err, c.earlier)
+		}
+	}
+	wantLookup(t, l2, "cid", client.OTP, "OTP-cid", true, t1)
+}
+
+// TestIntentJournalTornTail: a journal whose end was cut short or garbled
+// (a power loss before the fsync) keeps the intents before the damage.
+func TestIntentJournalTornTail(t *testing.T) {
+	ctx := context.Background()
+	for _, tail := range []struct {
+		name string
+		cut  func(b []byte) []byte
+	}{
+		{"cut short", func(b []byte) []byte { return b[:len(b)-3] }},
+		{"checksum", func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }},
+		{"zeros", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }},
+	} {
+		t.Run(tail.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			l1 := open(t, path, Options{RunID: "run-1"})
+			for _, u := range []string{"ann", "bob"} {
+				if _, err := l1.Intent(ctx, u, client.SMS, "+6012345678"+u[:1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			crash(t, l1)
+			j, err := os.ReadFile(journalPath(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(journalPath(path), tail.cut(j), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			open(t, path, Options{RunID: "run-2"})
+			want := []string{"ann/1/+6012345678a run-1"}
+			if tail.name == "zeros" {
+				want = append(want, "bob/1/+6012345678b run-1")
+			}
+			if got := intentsTable(t, path); !slices.Equal(got, want) {
+				t.Errorf("intents after a torn journal = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestIntentJournalForeign: a file of someone else's where the journal
+// goes is refused, not read or removed.
+func TestIntentJournalForeign(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	open(t, path, Options{}).Close()
+	if err := os.WriteFile(journalPath(path), []byte("not ours\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "not a tokenreg intent journal") {
+		t.Fatalf("Open with a foreign file at %s = %v, want a refusal", journalPath(path), err)
+	}
+	if b, _ := os.ReadFile(journalPath(path)); string(b) != "not ours\n" {
+		t.Errorf("the foreign file now holds %q", b)
+	}
+}
+
+// TestIntentsCloseSettles: a clean Close moves the intents left open (sent,
+// never answered) into the database with this run's id and removes the
+// journal; resolved ones are gone.
+func TestIntentsCloseSettles(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, path, Options{RunID: "run-1"})
+	for i := range 300 {
+		u := fmt.Sprintf("user%03d", i)
+		if _, err := l.Intent(ctx, u, client.OTP, "OTP-"+u); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i%3 == 0:
+			if err := l.Record(ctx, u, client.OTP, "OTP-"+u, t1, false); err != nil {
+				t.Fatal(err)
+			}
+		case i%3 == 1:
+			if err := l.Forget(ctx, u, client.OTP, "OTP-"+u); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(journalPath(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("journal after Close: %v, want it removed", err)
+	}
+	got := intentsTable(t, path)
+	if len(got) != 100 {
+		t.Fatalf("%d intents left after Close, want 100: %q", len(got), got)
+	}
+	for _, g := range got {
+		var i int
+		if _, err := fmt.Sscanf(g, "user%03d", &i); err != nil || i%3 != 2 || !strings.HasSuffix(g, " run-1") {
+			t.Errorf("intent left after Close: %q", g)
+		}
+	}
+}
+
+// TestIntentsOfEarlierVersion: a ledger whose intents table an earlier
+// tokenreg wrote row by row (no journal) opens with this one, and its
+// intents count as earlier ones until recorded or forgotten.
+func TestIntentsOfEarlierVersion(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	open(t, path, Options{}).Close()
+	execRaw(t, path, `INSERT INTO intents (username, token_type, token_sn, sent_at, run_id) VALUES
+		('ann', 2, 'OTP-ann', '2026-11-28T02:15:00.000Z', 'old'),
+		('bob', 2, 'OTP-bob', '2026-11-28T02:15:00.000Z', 'old')`)
+	l := open(t, path, Options{RunID: "new"})
+	if earlier, err := l.Intent(ctx, "ann", client.OTP, "OTP-ann"); err != nil || !earlier {
+		t.Errorf("Intent(ann) = %t, %v; want true (the old run's intent)", earlier, err)
+	}
+	if err := l.Record(ctx, "ann", client.OTP, "OTP-ann", t1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := intentsTable(t, path), []string{"bob/2/OTP-bob old"}; !slices.Equal(got, want) {
+		t.Errorf("intents after the new run = %q, want %q", got, want)
+	}
+}
+
+// TestReadJournal: the open intents are the last word on each key.
+func TestReadJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := &journal{path: path, runID: "run-9"}
+	at := time.UnixMilli(1_800_000_000_123)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(j.intent("a", client.OTP, "1", at))
+	must(j.intent("b", client.OTP, "2", at))
+	must(j.intent("c", client.SMS, "3", at))
+	must(j.resolved([]*op{{user: "a", t: client.OTP, sn: "1"}}))
+	must(j.forget("b", client.OTP, "2"))
+	must(j.intent("a", client.OTP, "1", at.Add(time.Second))) // sent again
+	must(j.intent("é\x00,\n", client.OTP, "x\"y", at))
+	must(j.closeFile())
+	run, open, err := readJournal(path)
+	if err != nil || run != "run-9" {
+		t.Fatalf("readJournal = %q, %v", run, err)
+	}
+	want := map[string]openIntent{
+		"a": {user: "a", t: client.OTP, sn: "1", at: at.Add(time.Second).UnixMilli()},
+		"c": {user: "c", t: client.SMS, sn: "3", at: at.UnixMilli()},
+		"é": {user: "é\x00,\n", t: client.OTP, sn: "x\"y", at: at.UnixMilli()},
+	}
+	if len(open) != len(want) {
+		t.Errorf("open intents = %v, want %v", open, want)
+	}
+	for _, in := range open {
+		w, ok := want[string([]rune(in.user)[:1])]
+		if !ok || w != in {
+			t.Errorf("open intent %+v, want %+v", in, w)
 		}
 	}
 }
