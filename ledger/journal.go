@@ -67,7 +67,7 @@ type journal struct {
 	runID string
 
 	mu     sync.Mutex
-	f      *os.File
+	w      jwriter // nil until the first write
 	buf    []byte
 	size   int64 // bytes written
 	synced int64 // bytes fsynced
@@ -96,7 +96,7 @@ func (j *journal) forget(user string, t client.TokenType, sn string) error {
 func (j *journal) resolved(ops []*op) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.f == nil && j.err == nil {
+	if j.w == nil && j.err == nil {
 		// No intent was noted (an import, say): nothing to resolve.
 		return nil
 	}
@@ -113,14 +113,15 @@ func (j *journal) writeLocked() error {
 	if j.err != nil {
 		return j.err
 	}
-	if j.f == nil {
+	if j.w == nil {
 		f, err := createJournal(j.path)
 		if err == nil {
+			w := newJournalWriter(f)
 			hdr := appendEntry(nil, entryHeader, append([]byte(journalMagic), j.runID...))
-			if _, err = f.Write(hdr); err != nil {
-				f.Close()
+			if err = w.write(hdr); err != nil {
+				w.close()
 			} else {
-				j.f, j.size = f, int64(len(hdr))
+				j.w, j.size = w, int64(len(hdr))
 			}
 		}
 		if err != nil {
@@ -128,35 +129,62 @@ func (j *journal) writeLocked() error {
 			return j.err
 		}
 	}
-	n, err := j.f.Write(j.buf)
-	j.size += int64(n)
-	if err != nil {
+	if err := j.w.write(j.buf); err != nil {
 		j.err = fmt.Errorf("write intent journal %s: %w", j.path, err)
+		return j.err
 	}
-	return j.err
+	j.size += int64(len(j.buf))
+	return nil
 }
 
-// createJournal creates the journal for appending; one left by a crash
-// was moved into the database and removed by Open.
+// createJournal creates the journal; one left by a crash was moved into
+// the database and removed by Open.
 func createJournal(path string) (*os.File, error) {
-	f, err := safefile.OpenNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := safefile.OpenNoFollow(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, reword(path, err)
 	}
 	return f, nil
 }
 
+// mapJournal says whether the journal is written through a shared memory
+// mapping where the system allows (journal_linux.go); tests turn it off to
+// try the write(2) path too.
+var mapJournal = true
+
+// jwriter writes the journal's bytes one after the other.
+type jwriter interface {
+	write(b []byte) error
+	sync() error  // fdatasync: what was written is on the disk
+	close() error // the file keeps what was written, nothing more
+}
+
+// fileWriter writes with write(2): one system call an entry.
+type fileWriter struct {
+	f   *os.File
+	off int64
+}
+
+func (w *fileWriter) write(b []byte) error {
+	n, err := w.f.WriteAt(b, w.off)
+	w.off += int64(n)
+	return err
+}
+
+func (w *fileWriter) sync() error  { return datasync(w.f) }
+func (w *fileWriter) close() error { return w.f.Close() }
+
 // sync fsyncs what was written so far, if anything is new.
 func (j *journal) sync() error {
 	j.syncMu.Lock()
 	defer j.syncMu.Unlock()
 	j.mu.Lock()
-	f, size, synced := j.f, j.size, j.synced
+	w, size, synced := j.w, j.size, j.synced
 	j.mu.Unlock()
-	if f == nil || size == synced {
+	if w == nil || size == synced {
 		return nil
 	}
-	if err := datasync(f); err != nil {
+	if err := w.sync(); err != nil {
 		return fmt.Errorf("sync intent journal %s: %w", j.path, err)
 	}
 	j.mu.Lock()
@@ -169,18 +197,18 @@ func (j *journal) sync() error {
 func (j *journal) dirty() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.f != nil && j.size > j.synced
+	return j.w != nil && j.size > j.synced
 }
 
 // closeFile closes the file, keeping it on disk.
 func (j *journal) closeFile() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.f == nil {
+	if j.w == nil {
 		return nil
 	}
-	err := j.f.Close()
-	j.f = nil
+	err := j.w.close()
+	j.w = nil
 	if j.err == nil {
 		j.err = errors.New("intent journal closed")
 	}
@@ -283,8 +311,8 @@ func readJournal(path string) (runID string, open map[string]openIntent, err err
 	open = make(map[string]openIntent)
 	for {
 		kind, p, err := readEntry(r)
-		if err != nil {
-			break // the end, or the torn tail
+		if err != nil || kind == 0 {
+			break // the end, or the torn tail, or the zeros after it
 		}
 		e, ok := parseKeyEntry(kind, p)
 		if !ok {

@@ -696,7 +696,9 @@ func intentsTable(t *testing.T, path string) []string {
 // TestIntentJournalAfterCrash: the intents a killed run noted in its
 // journal, neither forgotten nor recorded, are the next run's earlier
 // intents; the journal is settled into the database and removed.
-func TestIntentJournalAfterCrash(t *testing.T) {
+func TestIntentJournalAfterCrash(t *testing.T) { bothWriters(t, testIntentJournalAfterCrash) }
+
+func testIntentJournalAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	l1 := open(t, path, Options{RunID: "run-1"})
@@ -861,8 +863,22 @@ func TestIntentsOfEarlierVersion(t *testing.T) {
 	}
 }
 
+// bothWriters runs f with the journal written through a mapping (where
+// the system allows) and with write(2).
+func bothWriters(t *testing.T, f func(t *testing.T)) {
+	for _, mapped := range []bool{true, false} {
+		t.Run(fmt.Sprintf("mapped=%t", mapped), func(t *testing.T) {
+			defer func(v bool) { mapJournal = v }(mapJournal)
+			mapJournal = mapped
+			f(t)
+		})
+	}
+}
+
 // TestReadJournal: the open intents are the last word on each key.
-func TestReadJournal(t *testing.T) {
+func TestReadJournal(t *testing.T) { bothWriters(t, testReadJournal) }
+
+func testReadJournal(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j")
 	j := &journal{path: path, runID: "run-9"}
 	at := time.UnixMilli(1_800_000_000_123)
@@ -898,4 +914,37 @@ func TestReadJournal(t *testing.T) {
 			t.Errorf("open intent %+v, want %+v", in, w)
 		}
 	}
+}
+
+// TestIntentJournalLong: a journal longer than what is mapped at a time
+// (the mapping moves on) reads back whole, after a crash and after Close.
+func TestIntentJournalLong(t *testing.T) {
+	bothWriters(t, func(t *testing.T) {
+		ctx := context.Background()
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		l := open(t, path, Options{RunID: "run-1"})
+		const n = 40_000 // about 1.6 MB of entries
+		for i := range n {
+			u := fmt.Sprintf("user-with-a-long-name-%06d", i)
+			if _, err := l.Intent(ctx, u, client.SMS, "+60123456789"); err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 0 {
+				if err := l.Forget(ctx, u, client.SMS, "+60123456789"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		crash(t, l)
+		if fi, err := os.Stat(journalPath(path)); err != nil || fi.Size() < 1<<20 {
+			t.Fatalf("journal after %d intents: %v, %v; want over 1 MiB", n, fi, err)
+		}
+		l2 := open(t, path, Options{RunID: "run-2"})
+		if got := len(intentsTable(t, path)); got != n/2 {
+			t.Errorf("%d intents settled after a crash, want %d", got, n/2)
+		}
+		if err := l2.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
