@@ -4,9 +4,18 @@ import (
 	"context"
 	"iter"
 	"sync"
+	"time"
 
+	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/report"
 )
+
+// asyncLedger is a Ledger that can record a success without a goroutine
+// waiting for it (ledger.Ledger): done is called once, with what Record
+// would return, once the record is durable.
+type asyncLedger interface {
+	RecordAsync(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool, done func(error))
+}
 
 // recordDepth is how many successes may wait for their record at a time.
 // The ledger commits the records queued meanwhile in rounds at most every
@@ -65,9 +74,19 @@ func (p *pipeline) recordAhead(in <-chan outcome) iter.Seq[ahead] {
 				continue
 			}
 			slots <- struct{}{}
+			// The run's context may be cancelled by now; the ledger must
+			// still learn the outcome.
+			if al, ok := p.cfg.Ledger.(asyncLedger); ok {
+				wg.Add(1)
+				al.RecordAsync(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost, func(err error) {
+					// The writer drains out to the end (see write).
+					out <- ahead{o: o, recorded: true, recordErr: err}
+					<-slots
+					wg.Done()
+				})
+				continue
+			}
 			wg.Go(func() {
-				// The run's context may be cancelled by now; the ledger
-				// must still learn the outcome.
 				err := p.cfg.Ledger.Record(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost)
 				out <- ahead{o: o, recorded: true, recordErr: err}
 				<-slots

@@ -73,7 +73,7 @@ const dropResolvedSQL = `DELETE FROM intents WHERE EXISTS (SELECT 1 FROM registr
 	WHERE r.username = intents.username AND r.token_type = intents.token_type AND r.token_sn = intents.token_sn)`
 
 // op is one queued Record. done receives the result of the commit that
-// included it, once durable.
+// included it, once durable; or, if then is set, then is called with it.
 type op struct {
 	user    string
 	t       client.TokenType
@@ -82,6 +82,7 @@ type op struct {
 	atMilli int64  // for the in-memory key set
 	lost    bool
 	done    chan error
+	then    func(error)
 }
 
 // committer owns the writing connection and its statements.
@@ -147,9 +148,10 @@ func (l *Ledger) startCommitter(ctx context.Context) error {
 	return nil
 }
 
-// submit queues o and waits until it is durable. Once queued an op is
-// committed even if ctx ends meanwhile: the wait is a few milliseconds, and
-// a caller told "cancelled" must not find its write done anyway.
+// submit queues o and, unless o.then is set, waits until it is durable.
+// Once queued an op is committed even if ctx ends meanwhile: the wait is a
+// few milliseconds, and a caller told "cancelled" must not find its write
+// done anyway.
 func (c *committer) submit(ctx context.Context, o *op) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -161,6 +163,9 @@ func (c *committer) submit(ctx context.Context, o *op) error {
 	}
 	c.ops <- o // the loop drains ops until close
 	c.closeMu.RUnlock()
+	if o.then != nil {
+		return nil
+	}
 	return <-o.done
 }
 
@@ -219,7 +224,11 @@ func (c *committer) loop() {
 				// Visible to Lookup once durable, before its caller returns.
 				c.l.keys.add(o.user, o.t, o.sn, o.atMilli)
 			}
-			o.done <- err
+			if o.then != nil {
+				o.then(err)
+			} else {
+				o.done <- err
+			}
 		}
 		if err == nil {
 			// Their intents are resolved. Only a shortcut for reading the

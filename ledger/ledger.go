@@ -298,22 +298,54 @@ func (l *Ledger) Lookup(ctx context.Context, username string, t client.TokenType
 // one fsync. A registration already recorded keeps the later of the two
 // times. It is safe to call concurrently with Lookup, Intent and itself.
 func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error {
+	o, err := l.recordOp(username, t, tokenSn, at, lost)
+	if err != nil {
+		return err
+	}
+	o.done = make(chan error, 1)
+	if err := l.com.submit(ctx, o); err != nil {
+		return fmt.Errorf("ledger record: %w", err)
+	}
+	return nil
+}
+
+// RecordAsync is Record without waiting: it queues the registration and
+// returns, and done is called once with what Record would have returned,
+// when the registration is durable (from the ledger's own goroutine: done
+// must not call Record or Close, nor wait for anything that does) or at
+// once if it cannot be queued. batch's record stage uses it so that no
+// goroutine waits for each success.
+func (l *Ledger) RecordAsync(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool, done func(error)) {
+	o, err := l.recordOp(username, t, tokenSn, at, lost)
+	if err != nil {
+		done(err)
+		return
+	}
+	o.then = func(err error) {
+		if err != nil {
+			err = fmt.Errorf("ledger record: %w", err)
+		}
+		done(err)
+	}
+	if err := l.com.submit(ctx, o); err != nil {
+		done(fmt.Errorf("ledger record: %w", err))
+	}
+}
+
+// recordOp checks a registration and makes its op.
+func (l *Ledger) recordOp(username string, t client.TokenType, tokenSn string, at time.Time, lost bool) (*op, error) {
 	if l.readOnly {
-		return ErrReadOnly
+		return nil, ErrReadOnly
 	}
 	if err := checkKey(username, t, tokenSn); err != nil {
-		return fmt.Errorf("ledger record: %w", err)
+		return nil, fmt.Errorf("ledger record: %w", err)
 	}
 	if at.IsZero() {
 		at = time.Now()
 	}
 	at = at.UTC().Truncate(time.Millisecond)
 	l.dropPrior(username, t, tokenSn)
-	o := &op{user: username, t: t, sn: tokenSn, at: formatTime(at), atMilli: at.UnixMilli(), lost: lost, done: make(chan error, 1)}
-	if err := l.com.submit(ctx, o); err != nil {
-		return fmt.Errorf("ledger record: %w", err)
-	}
-	return nil
+	return &op{user: username, t: t, sn: tokenSn, at: formatTime(at), atMilli: at.UnixMilli(), lost: lost}, nil
 }
 
 // Intent notes that the registration is about to be sent, and reports

@@ -948,3 +948,73 @@ func TestIntentJournalLong(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordAsync: done is called once per registration, after it is
+// durable (Lookup sees it), and at once with the error of one that cannot
+// be queued.
+func TestRecordAsync(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, path, Options{})
+	const n = 500
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	calls := map[string]int{}
+	for i := range n {
+		u := fmt.Sprintf("user%03d", i)
+		wg.Add(1)
+		l.RecordAsync(ctx, u, client.OTP, "OTP-"+u, t1, i%2 == 0, func(err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Errorf("RecordAsync(%s) done(%v)", u, err)
+			}
+			// Durable, and visible, before done.
+			if _, found, err := l.Lookup(ctx, u, client.OTP, "OTP-"+u); err != nil || !found {
+				t.Errorf("Lookup(%s) in done = %t, %v", u, found, err)
+			}
+			mu.Lock()
+			calls[u]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if u := fmt.Sprintf("user%03d", i); calls[u] != 1 {
+			t.Errorf("done of %s called %d times, want once", u, calls[u])
+		}
+	}
+	var got error
+	l.RecordAsync(ctx, "", client.OTP, "x", t1, false, func(err error) { got = err })
+	if got == nil || !strings.Contains(got.Error(), "empty username") {
+		t.Errorf("RecordAsync of an empty username: done(%v), want the refusal at once", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	l.RecordAsync(ctx, "late", client.OTP, "x", t1, false, func(err error) { got = err })
+	if got == nil {
+		t.Error("RecordAsync after Close: done(nil), want an error")
+	}
+	ro := open(t, path, Options{ReadOnly: true})
+	got = nil
+	ro.RecordAsync(ctx, "ro", client.OTP, "x", t1, false, func(err error) { got = err })
+	if !errors.Is(got, ErrReadOnly) {
+		t.Errorf("RecordAsync on a read-only ledger: done(%v), want ErrReadOnly", got)
+	}
+	n2 := 0
+	ro2, err := Open(ctx, path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro2.Close()
+	for i := range n {
+		u := fmt.Sprintf("user%03d", i)
+		if _, found, _ := ro2.Lookup(ctx, u, client.OTP, "OTP-"+u); found {
+			n2++
+		}
+	}
+	if n2 != n {
+		t.Errorf("%d of %d async records found after reopening", n2, n)
+	}
+}
