@@ -19,10 +19,12 @@ type asyncLedger interface {
 
 // recordDepth is how many successes may wait for their record at a time.
 // The ledger commits the records queued meanwhile in rounds at most every
-// 25 ms, each one transaction and one fsync (ledger/commit.go), so the
+// 50 ms, each one transaction and one fsync (ledger/commit.go), so the
 // depth must hold what a run at full speed answers in a round and its
-// fsync (about 8,000 rows/s × 30 ms here), or the run waits on the disk.
-const recordDepth = 512
+// fsync (about 8,000 rows/s × 60 ms here), or the run waits on the disk.
+// A kill loses the result rows of those waiting; --resume finds them in
+// the ledger, or meets their lost success.
+const recordDepth = 1024
 
 // ahead is an answered row on its way to the writer, with the outcome of
 // its ledger record if it needed one.

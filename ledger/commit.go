@@ -20,11 +20,11 @@ import (
 // only then lets their callers return. While Records stream in, a round
 // starts at most every roundEvery (sooner once groupTarget Records wait),
 // and at once after a round of one Record: a busy run pays one
-// transaction and one fsync for a hundred rows or so — an fsync costs
-// about 100 µs of CPU here, a transaction as much again — while a lone
+// transaction and one fsync for a few hundred rows — an fsync costs some
+// 100 to 200 µs of CPU here, a transaction as much again — while a lone
 // Record after a quiet spell is committed at once. The callers are not
 // held up meanwhile: batch's record stage keeps going with the next rows
-// while up to a few hundred successes wait for their round.
+// while up to recordDepth (1,024) successes wait for their round.
 //
 // Durability: the connection runs with synchronous=NORMAL (a commit writes
 // the WAL without fsync) and the committer fsyncs the WAL itself before a
@@ -40,10 +40,10 @@ const maxGroup = 1024
 
 // roundEvery is the least time from the start of one round to the next,
 // and groupTarget the Records queued that start a round before that.
-// batch lets 512 successes wait for their records (recordDepth).
+// batch lets 1024 successes wait for their records (recordDepth).
 const (
-	roundEvery  = 25 * time.Millisecond
-	groupTarget = 256
+	roundEvery  = 50 * time.Millisecond
+	groupTarget = 512
 )
 
 // recordHead, recordRow and recordTail make the upsert of registrations.

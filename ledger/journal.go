@@ -33,9 +33,10 @@ import (
 //
 // Power loss: the journal is fsynced together with the WAL each time
 // Records are made durable (commit.go), so every intent written before a
-// Record returned survives a power loss as well. Intents written after the
-// last durable Record may be lost with the power, like the result rows
-// written meanwhile (which are not fsynced either).
+// Record returned survives a power loss as well. Intents written since the
+// last round (at most roundEvery and its fsync ago, in a busy run) may be
+// lost with the power, like the result rows written meanwhile (which are
+// not fsynced either).
 //
 // Format: entries of kind byte, payload length (uvarint), payload, and the
 // CRC-32C of the three. The first entry is the header: journalMagic and the

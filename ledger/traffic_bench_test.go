@@ -17,7 +17,7 @@ import (
 
 // BenchmarkRunTraffic is a --ledger run's ledger traffic as batch makes it:
 // 4 workers each note an Intent and hand the row on (as if sent and
-// answered at once); a record stage records up to 512 of them at a time,
+// answered at once); a record stage records up to 1024 of them at a time,
 // as batch's recordAhead does. It reports the process's CPU time per row (user +
 // system, all goroutines), the figure e2ebench's ledger cost is made of.
 func BenchmarkRunTraffic(b *testing.B) {
@@ -30,7 +30,7 @@ func BenchmarkRunTraffic(b *testing.B) {
 	go func() {
 		defer recorders.Done()
 		var wg sync.WaitGroup
-		slots := make(chan struct{}, 512)
+		slots := make(chan struct{}, 1024)
 		for r := range rows {
 			slots <- struct{}{}
 			wg.Go(func() {
