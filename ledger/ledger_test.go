@@ -923,9 +923,10 @@ func TestIntentJournalLong(t *testing.T) {
 		ctx := context.Background()
 		path := filepath.Join(t.TempDir(), "ledger.db")
 		l := open(t, path, Options{RunID: "run-1"})
-		const n = 40_000 // about 1.6 MB of entries
+		const n = 6_000 // entries of some 230 bytes: about 2 MB
+		long := strings.Repeat("x", 200)
 		for i := range n {
-			u := fmt.Sprintf("user-with-a-long-name-%06d", i)
+			u := fmt.Sprintf("%s-%06d", long, i)
 			if _, err := l.Intent(ctx, u, client.SMS, "+60123456789"); err != nil {
 				t.Fatal(err)
 			}

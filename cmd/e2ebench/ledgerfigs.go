@@ -40,7 +40,7 @@ func (b *bench) ledgerCost(ctx context.Context, sz sizes) error {
 		return err
 	}
 	var ratios, with, without []float64
-	var cpuWith, cpuWithout time.Duration
+	var cpuWith, cpuWithout, sysWith, sysWithout time.Duration
 	for rep := range sz.ledgerReps {
 		sides := []bool{false, true}
 		if rep%2 == 1 {
@@ -67,23 +67,27 @@ func (b *bench) ledgerCost(ctx context.Context, sz sizes) error {
 			if useLedger {
 				with = append(with, r.rate())
 				cpuWith += r.usage.cpu()
+				sysWith += r.usage.sys
 			} else {
 				without = append(without, r.rate())
 				cpuWithout += r.usage.cpu()
+				sysWithout += r.usage.sys
 			}
 		}
 		ratios = append(ratios, with[len(with)-1]/without[len(without)-1])
 	}
 	ratio := median(ratios)
-	perRow := func(d time.Duration) string {
-		return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1e3/float64(n*sz.ledgerReps))
+	perRow := func(d, sys time.Duration) string {
+		us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n*sz.ledgerReps) }
+		return fmt.Sprintf("%.0f µs (%.0f system)", us(d), us(sys))
 	}
 	b.info("ledger: run --ledger, new rows", "%.0f rows/s", median(with))
 	b.info("ledger: same run without", "%.0f rows/s", median(without))
 	b.check("ledger: throughput ratio", fmt.Sprintf("%.3f", ratio), fmt.Sprintf(">= %.2f", ledgerBar), ratio >= ledgerBar)
 	b.info("  measured as", "median of %d pairs, %s rows, --rate 0, default --workers", sz.ledgerReps, count(n))
 	b.info("  ratios of the pairs", "%s", formatList(ratios, "%.2f"))
-	b.info("  CPU per row with, without", "%s, %s", perRow(cpuWith), perRow(cpuWithout))
+	b.info("  CPU per row with, without", "%s, %s; the ledger adds %s", perRow(cpuWith, sysWith), perRow(cpuWithout, sysWithout),
+		perRow(cpuWith-cpuWithout, sysWith-sysWithout))
 	return nil
 }
 
