@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 1m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build check test demo bench fuzz lint cross image e2e clean
+.PHONY: all build check test demo bench bench-growth fuzz lint cross image e2e clean
 
 # cross: the platforms CI cross-compiles the whole tree for.
 CROSS := windows/amd64 darwin/arm64 linux/arm64
@@ -35,6 +35,11 @@ demo: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./client/... ./report/ ./batch/ ./ledger/
 	$(GO) run ./cmd/e2ebench -bin $(BIN)
+
+## bench-growth: the README's cost growth table (wall time and peak RSS of
+## run, run --ledger, validate, retry, report at 10k/100k/1M rows; ~10 minutes).
+bench-growth: build
+	$(GO) run ./cmd/e2ebench -bin $(BIN) -only growth
 
 ## fuzz: each fuzz target for FUZZTIME (default 1m; FUZZTIME=10m for a long run).
 fuzz:

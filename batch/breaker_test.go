@@ -37,34 +37,40 @@ func TestBreakerObserve(t *testing.T) {
 		name   string
 		n      int
 		rows   []outcome
-		tripAt int    // index of the row that trips it; -1 = never
-		reason string // part of the reason
+		tripAt int       // index of the row that trips it; -1 = never
+		rule   AbortRule // the rule that trips it
+		reason string    // part of the reason
 	}{
-		{"first 20 with one code", 20, repeat(badCreds, 25), 19, "code 10002"},
-		{"19 then an ok", 20, cat(repeat(badCreds, 19), []outcome{ok}, repeat(badCreds, 30)), -1, ""},
-		{"two codes", 20, cat(repeat(badCreds, 10), repeat(userGone, 15)), -1, ""},
-		{"needs-action codes never count", 20, repeat(phoneUsed, 40), -1, ""},
-		{"lost-answer rows are not watched", 20, cat(repeat(lostPhone, 5), repeat(badCreds, 20)), 24, "code 10002"},
-		{"unsent rows are not watched", 20, cat(repeat(invalid, 30), repeat(badCreds, 20)), 49, "code 10002"},
-		{"50 errors in a row", 20, cat([]outcome{ok}, repeat(refusedRow, 60)), 50, "50 rows in a row ended in error"},
-		{"49 errors then an answer", 20, cat([]outcome{ok}, repeat(refusedRow, 49), []outcome{ok}, repeat(refusedRow, 49)), -1, ""},
-		{"disabled", 0, cat(repeat(badCreds, 30), repeat(refusedRow, 60)), -1, ""},
+		{"first 20 with one code", 20, repeat(badCreds, 25), 19, AbortSameCode, "code 10002"},
+		{"19 then an ok", 20, cat(repeat(badCreds, 19), []outcome{ok}, repeat(badCreds, 30)), -1, 0, ""},
+		{"two codes", 20, cat(repeat(badCreds, 10), repeat(userGone, 15)), -1, 0, ""},
+		{"needs-action codes never count", 20, repeat(phoneUsed, 40), -1, 0, ""},
+		{"lost-answer rows are not watched", 20, cat(repeat(lostPhone, 5), repeat(badCreds, 20)), 24, AbortSameCode, "code 10002"},
+		{"unsent rows are not watched", 20, cat(repeat(invalid, 30), repeat(badCreds, 20)), 49, AbortSameCode, "code 10002"},
+		{"50 errors in a row", 20, cat([]outcome{ok}, repeat(refusedRow, 60)), 50, AbortErrors, "50 rows in a row ended in error"},
+		{"49 errors then an answer", 20, cat([]outcome{ok}, repeat(refusedRow, 49), []outcome{ok}, repeat(refusedRow, 49)), -1, 0, ""},
+		{"first 3 with one code", 3, repeat(badCreds, 10), 2, AbortSameCode, "first 3 answered rows"},
+		{"8 errors in a row at 3", 3, cat([]outcome{ok}, repeat(refusedRow, 10)), 8, AbortErrors, "8 rows in a row"},
+		{"disabled", 0, cat(repeat(badCreds, 30), repeat(refusedRow, 60)), -1, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newBreaker(tt.n)
 			got := -1
 			for i := range tt.rows {
-				reason := b.observe(&tt.rows[i])
-				if reason == "" {
+				ae := b.observe(&tt.rows[i])
+				if ae == nil {
 					continue
 				}
 				if got >= 0 {
 					t.Fatalf("tripped twice: at %d and %d", got, i)
 				}
 				got = i
-				if !strings.Contains(reason, tt.reason) {
-					t.Errorf("reason %q, want it to say %q", reason, tt.reason)
+				if ae.Rule != tt.rule || !strings.Contains(ae.Reason, tt.reason) {
+					t.Errorf("tripped by rule %d: %q, want rule %d saying %q", ae.Rule, ae.Reason, tt.rule, tt.reason)
+				}
+				if strings.Contains(ae.Reason, "--") {
+					t.Errorf("reason %q names a command-line flag: the command adds that", ae.Reason)
 				}
 			}
 			if got != tt.tripAt {
@@ -89,19 +95,25 @@ func TestTimeoutsAttempt(t *testing.T) {
 		{"answers between timeouts", 20, 1, []bool{T, A, T, A, T, A, T, A, T, A, T, A, T, A}, -1},
 		{"trips once", 20, 1, []bool{T, T, T, T, T, T, T, T, T, T, T, T, T}, 5},
 		{"disabled", 0, 1, []bool{T, T, T, T, T, T, T, T, T, T, T, T, T, T}, -1},
+		// --abort-after tunes it as it tunes the other rules: ⌈N/10⌉
+		// rounds of the request slots.
+		{"abort-after 5: one round", 5, 4, []bool{T, T, T, T, T, T}, 3},
+		{"abort-after 5, one slot: at least 3", 5, 1, []bool{T, T, T, T, T}, 2},
+		{"abort-after 50: five rounds", 50, 4, []bool{T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T}, 19},
+		{"abort-after 50: 19 then an answer", 50, 4, []bool{T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, A, T}, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newTimeouts(tt.abortAfter, tt.workers)
 			got := -1
 			for i, timedOut := range tt.attempts {
-				if reason := w.attempt(timedOut, "send: context deadline exceeded"); reason != "" {
+				if ae := w.attempt(timedOut, "send: context deadline exceeded"); ae != nil {
 					if got >= 0 {
 						t.Fatalf("tripped twice: at %d and %d", got, i)
 					}
 					got = i
-					if !strings.Contains(reason, "no answer within the request timeout") {
-						t.Errorf("reason %q does not name the timeout", reason)
+					if ae.Rule != AbortTimeouts || !strings.Contains(ae.Reason, "no answer within the request timeout") {
+						t.Errorf("rule %d, reason %q: want the timeout rule, naming the timeout", ae.Rule, ae.Reason)
 					}
 				}
 			}

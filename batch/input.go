@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/internal/csvfile"
+	"github.com/tokenreg/tokenreg/internal/safetext"
 	"github.com/tokenreg/tokenreg/report"
 )
 
@@ -89,21 +90,15 @@ func (r *Row) Result(st report.Status, msg string) report.Result {
 	}
 }
 
-// displayField keeps a result cell readable and bounded: invalid UTF-8 is
-// replaced and an over-long value is cut (the message says how long it was).
+// displayField keeps a result cell readable, bounded and true to what the
+// operator sees: invalid UTF-8 is replaced, an over-long value is cut (the
+// message says how long it was), and a character that cannot be seen (a
+// control character, a zero-width space, a bidi control, a no-break space)
+// is written as its escape, \u200b, the code point the message names:
+// raw, it would make an invalid value look valid, or reorder the cell.
+// Only invalid rows hold such characters (valueProblem refuses them).
 func displayField(s string) string {
-	s = clip(s)
-	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		// NUL and other control bytes would break the tools that read the
-		// result; the row's message says what was wrong.
-		s = strings.Map(func(r rune) rune {
-			if unicode.IsControl(r) {
-				return '\uFFFD'
-			}
-			return r
-		}, s)
-	}
-	return s
+	return safetext.Reveal(clip(s))
 }
 
 // clip makes a value valid UTF-8 and cuts it to MaxFieldBytes, for quoting
@@ -489,6 +484,12 @@ func (rd *Reader) check(line int, rec record) Row {
 		Code:          f(rec.Code),
 		Message:       f(rec.Message),
 	}
+	if rd.unesc && (row.Status == string(report.StatusInvalid) || row.Status == string(report.StatusSkipped)) {
+		// The cells of an invalid row show its invisible characters escaped
+		// (displayField): a retry checks the value as it was, and refuses it
+		// again, rather than send it with a backslash in it.
+		row.Username, row.TokenSn, row.TokenTypeText = safetext.Unreveal(row.Username), safetext.Unreveal(row.TokenSn), safetext.Unreveal(row.TokenTypeText)
+	}
 	row.Problem = problem(&row)
 	return row
 }
@@ -512,6 +513,9 @@ func problem(row *Row) string {
 			return p
 		}
 	}
+	if p := usernameProblem(row.Username); p != "" {
+		return p
+	}
 	t, err := client.ParseTokenType(row.TokenTypeText)
 	if err != nil {
 		if row.TokenTypeText == "" {
@@ -523,11 +527,17 @@ func problem(row *Row) string {
 	switch t {
 	case client.SMS:
 		if !smsNumber(row.TokenSn) {
+			if hint := smsHint(row.TokenSn); hint != "" {
+				return fmt.Sprintf("SMS number %q must be 8 to 15 digits with an optional leading +: %s", clip(row.TokenSn), hint)
+			}
 			return fmt.Sprintf("SMS number %q must be 8 to 15 digits with an optional leading +, no spaces or dashes", clip(row.TokenSn))
 		}
 	case client.OTP:
 		if strings.ContainsRune(row.TokenSn, ' ') {
 			return fmt.Sprintf("OTP serial %q contains a space", clip(row.TokenSn))
+		}
+		if p := serialProblem(row.TokenSn); p != "" {
+			return p
 		}
 	}
 	return ""

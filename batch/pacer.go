@@ -220,13 +220,3 @@ func (p *pacer) Observe(t ticket, throttled bool) {
 	}
 	p.epoch.Store(p.c.epoch)
 }
-
-// Limit returns the current pace.
-func (p *pacer) Limit() rate.Limit {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if math.IsInf(p.c.cur, 1) {
-		return rate.Inf
-	}
-	return rate.Limit(p.c.cur)
-}

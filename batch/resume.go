@@ -6,6 +6,8 @@ import (
 	"hash/maphash"
 	"io"
 	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/tokenreg/tokenreg/report"
 )
@@ -110,8 +112,8 @@ func (r *Resume) check(row *Row) (prior, bool, error) {
 		return prior{}, false, nil
 	}
 	res := row.Result("", "")
-	if p.ident != r.ident(res.Username, res.TokenSn, res.TokenType) {
-		return prior{}, false, fmt.Errorf("%w: its row for line %d names another username, tokenSn or tokenType than the input's (%s, %s, %s); resume with the input it was made from, or use --force to start over",
+	if p.ident != r.ident(res.Username, res.TokenSn, res.TokenType) && !r.legacyMatch(p, row, res) {
+		return prior{}, false, fmt.Errorf("%w: its row for line %d names another username, tokenSn or tokenType than the input's (%s, %s, %s)",
 			ErrResumeMismatch, row.Line, res.Username, res.TokenSn, res.TokenType)
 	}
 	if !p.seen {
@@ -119,6 +121,29 @@ func (r *Resume) check(row *Row) (prior, bool, error) {
 		r.lines[row.Line] = p
 	}
 	return p, true, nil
+}
+
+// legacyMatch reports whether an invalid row's line matches an earlier
+// result written before its cells showed invisible characters escaped
+// (displayField): such a file holds them raw, and control characters as
+// U+FFFD. Invalid rows are final: the resume must keep them.
+func (r *Resume) legacyMatch(p prior, row *Row, res report.Result) bool {
+	if row.Problem == "" {
+		return false
+	}
+	cell := func(s string) string {
+		return strings.Map(func(c rune) rune {
+			if unicode.IsControl(c) {
+				return '\uFFFD'
+			}
+			return c
+		}, clip(s))
+	}
+	typ := res.TokenType
+	if !row.TokenType.Valid() {
+		typ = cell(row.TokenTypeText)
+	}
+	return p.ident == r.ident(cell(row.Username), cell(row.TokenSn), typ)
 }
 
 // complete is called at the end of the input, whose last row is on line
@@ -139,10 +164,10 @@ func (r *Resume) complete(matched, last int) error {
 		return nil
 	}
 	if stray[len(stray)-1] > last {
-		return fmt.Errorf("%w: it has rows for lines up to %d, but the input's last row is on line %d (was the input cut short?); resume with the input it was made from, or use --force to start over",
+		return fmt.Errorf("%w: it has rows for lines up to %d, but the input's last row is on line %d (was the input cut short?)",
 			ErrResumeMismatch, stray[len(stray)-1], last)
 	}
-	return fmt.Errorf("%w: it has a row for line %d, where the input has no row (was the input edited?); resume with the input it was made from, or use --force to start over",
+	return fmt.Errorf("%w: it has a row for line %d, where the input has no row (was the input edited?)",
 		ErrResumeMismatch, stray[0])
 }
 
@@ -152,23 +177,9 @@ func (r *Resume) complete(matched, last int) error {
 // row may lie past the input's end. Call it before the result is changed
 // or anything is sent; rd is then used up.
 func (r *Resume) Verify(rd *Reader) error {
-	matched, last := 0, 0
-	for {
-		row, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		last = row.Line
-		_, ok, err := r.check(&row)
-		if err != nil {
-			return &InputError{Name: rd.name, Line: row.Line, Err: err}
-		}
-		if ok {
-			matched++
-		}
+	matched, last, err := r.walk(rd, nil)
+	if err != nil {
+		return err
 	}
 	if err := r.complete(matched, last); err != nil {
 		return &InputError{Name: rd.name, Err: err}
@@ -180,4 +191,31 @@ func (r *Resume) Verify(rd *Reader) error {
 		r.lines[line] = p
 	}
 	return nil
+}
+
+// walk reads the rest of rd and checks each row against the earlier result
+// (check). fn, if not nil, is given each row the earlier result has a row
+// for, with that row. It returns how many such rows it met and the line of
+// the last row read, for complete.
+func (r *Resume) walk(rd *Reader, fn func(*Row, prior)) (matched, last int, err error) {
+	for {
+		row, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return matched, last, nil
+		}
+		if err != nil {
+			return matched, last, err
+		}
+		last = row.Line
+		p, ok, err := r.check(&row)
+		if err != nil {
+			return matched, last, &InputError{Name: rd.name, Line: row.Line, Err: err}
+		}
+		if ok {
+			matched++
+			if fn != nil {
+				fn(&row, p)
+			}
+		}
+	}
 }

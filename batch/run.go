@@ -61,7 +61,9 @@ type Config struct {
 	Backoff Backoff
 	// AbortAfter trips the circuit breaker (SPEC §5): if the first
 	// AbortAfter answered rows all failed with one code, or 2.5×AbortAfter
-	// sent rows in a row ended in error. 0 disables it.
+	// sent rows in a row ended in error, or ⌈AbortAfter/10⌉ rounds of the
+	// Workers' requests in a row timed out (see timeoutLimit). 0 disables
+	// all three.
 	AbortAfter int
 	// DryRun checks the rows without sending anything: valid rows get
 	// status "valid".
@@ -83,6 +85,11 @@ type Config struct {
 	// out finish, and Run returns ErrLimit. Undecided rows get no result
 	// row, so --resume sends them.
 	Limit int
+	// Advice, if set, says what the operator does about a failed request
+	// (a server certificate from an unknown authority, say), in the
+	// caller's words: batch and client name no command-line flag. A
+	// non-empty answer is added to the row's message in parentheses.
+	Advice func(error) string
 	// Logger receives warnings and, with Verbose, a debug line per row.
 	Logger  *slog.Logger
 	Verbose bool
@@ -92,11 +99,6 @@ type Config struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
-
-// AbortError is returned when the circuit breaker stopped the run.
-type AbortError struct{ Reason string }
-
-func (e *AbortError) Error() string { return "aborted: " + e.Reason }
 
 // ErrLimit is returned when Config.Limit rows were sent and rows remain.
 var ErrLimit = errors.New("stopped at the row limit")
@@ -305,20 +307,17 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			// An error row of an earlier result (--resume, or retry's
 			// input) may say its request reached the server unanswered.
 			_, retryUnknown, _ := parseNotes(report.Status(row.Status), row.Message)
-			if p.cfg.Limit > 0 && submitted == p.cfg.Limit {
-				p.limited = true
+			// Two ways to stop here: the canary's limit, or a stop while
+			// waiting for the workers. Either way the row is not sent.
+			limited := p.cfg.Limit > 0 && submitted == p.cfg.Limit
+			if limited || !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown, resumed: resumed}) {
+				p.limited = limited
 				if resumed {
 					p.carry(&row, prior)
 				}
 				return p.carryOver(rd)
 			}
 			submitted++
-			if !sc.submit(ctx, jobs, job{row: row, unknown: prior.unknown || retryUnknown, resumed: resumed}) {
-				if resumed {
-					p.carry(&row, prior)
-				}
-				return p.carryOver(rd)
-			}
 		}
 	}
 	return p.carryOver(rd)
@@ -364,22 +363,12 @@ func (p *pipeline) carryOver(rd *Reader) error {
 	if rs == nil || rs.Final == rs.Rows {
 		return nil
 	}
-	for {
-		row, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			return nil
+	_, _, err := rs.walk(rd, func(row *Row, prior prior) {
+		if !prior.final {
+			p.carry(row, prior)
 		}
-		if err != nil {
-			return err
-		}
-		prior, resumed, err := rs.check(&row)
-		if err != nil {
-			return &InputError{Name: rd.name, Line: row.Line, Err: err}
-		}
-		if resumed && !prior.final {
-			p.carry(&row, prior)
-		}
-	}
+	})
+	return err
 }
 
 // write owns the result writer, the summary and the circuit breaker. It
@@ -438,9 +427,9 @@ func (p *pipeline) write(stop context.CancelCauseFunc) (unsaved []report.Result,
 			p.cfg.Logger.Debug("row", "line", r.Line, "username", r.Username, "token_type", r.TokenType, "token_sn", r.TokenSn,
 				"status", string(r.Status), "code", r.Code, "message", r.Message, "attempts", r.Attempts, "duration_ms", r.Duration.Milliseconds())
 		}
-		if reason := br.observe(&o); reason != "" {
-			p.cfg.Logger.Error("circuit breaker open: stopping", "reason", reason)
-			stop(&AbortError{Reason: reason})
+		if ae := br.observe(&o); ae != nil {
+			p.cfg.Logger.Error("circuit breaker open: stopping", "reason", ae.Reason)
+			stop(ae)
 		}
 	}
 	return unsaved, werr

@@ -113,13 +113,18 @@ func (p *pipeline) register(ctx, send context.Context, h *hold, j job) (outcome,
 		attempts++
 		resp, err := p.cfg.Registrar.Register(send, reg)
 		v = judge(resp, err, unknown)
+		if err != nil && p.cfg.Advice != nil {
+			if a := p.cfg.Advice(err); a != "" {
+				v.message += " (" + a + ")"
+			}
+		}
 		// Once an attempt may have been applied, the row's outcome stays
 		// unknown whatever later attempts answer (a 503, a 429), until a
 		// verdict settles it.
 		unknown = unknown || v.unknown
-		if reason := p.timeouts.attempt(v.timeout, v.message); reason != "" {
-			p.cfg.Logger.Error("circuit breaker open: stopping", "reason", reason)
-			p.stop(&AbortError{Reason: reason})
+		if ae := p.timeouts.attempt(v.timeout, v.message); ae != nil {
+			p.cfg.Logger.Error("circuit breaker open: stopping", "reason", ae.Reason)
+			p.stop(ae)
 		}
 		if v.throttled || err == nil {
 			p.pace.Observe(t, v.throttled)

@@ -314,10 +314,6 @@ func (c *Client) Register(parent context.Context, r Registration) (Response, err
 			// did not apply the registration.
 			te.StatusCode, te.MaybeSent = resp.StatusCode, maybeApplied(resp.StatusCode)
 		}
-		var unknownCA x509.UnknownAuthorityError
-		if errors.As(err, &unknownCA) {
-			te.Err = fmt.Errorf("%w (if the server's certificate comes from a private CA, pass that CA with --ca-file)", te.Err)
-		}
 		return Response{}, te
 	}
 	defer resp.Body.Close()

@@ -252,7 +252,7 @@ func TestOpenInUse(t *testing.T) {
 			"pid " + strconv.Itoa(os.Getpid()),
 			"started ",
 			"run nightly-1",
-			"wait for it to finish, or pass a different --ledger",
+			"wait for it to finish, or use another ledger file",
 		} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("second Open error = %q, want it to contain %q", err, want)

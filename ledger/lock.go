@@ -35,7 +35,7 @@ func (e *inUseError) Error() string {
 	if e.waited > 0 {
 		fmt.Fprintf(&b, ", still after waiting %s", e.waited)
 	}
-	b.WriteString("; wait for it to finish, or pass a different --ledger")
+	b.WriteString("; wait for it to finish, or use another ledger file")
 	return b.String()
 }
 
@@ -133,11 +133,11 @@ func reword(name string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, safefile.ErrLink):
-		return fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it (tokenreg creates the file itself) or pass a different --ledger", name)
+		return fmt.Errorf("%s is a symbolic link: tokenreg does not follow links for the files it writes beside the ledger; remove it (tokenreg creates the file itself) or use another ledger file", name)
 	case errors.As(err, &fe):
-		return fmt.Errorf("%s belongs to another user (uid %d, not %d): tokenreg refuses to write a file another user planted; remove it or pass a different --ledger", name, fe.UID, fe.EUID)
+		return fmt.Errorf("%s belongs to another user (uid %d, not %d): tokenreg refuses to write a file another user planted; remove it or use another ledger file", name, fe.UID, fe.EUID)
 	case errors.Is(err, safefile.ErrNotRegular):
-		return fmt.Errorf("%w: remove it or pass a different --ledger", err)
+		return fmt.Errorf("%w: remove it or use another ledger file", err)
 	}
 	return err
 }

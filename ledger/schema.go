@@ -62,7 +62,7 @@ func (l *Ledger) migrate(ctx context.Context) error {
 			return err
 		}
 		if ver < schemaVersion {
-			return fmt.Errorf("ledger %s has schema version %d, and a read-only open cannot upgrade it to %d: run tokenreg with --ledger on it once first", l.path, ver, schemaVersion)
+			return fmt.Errorf("ledger %s has schema version %d, and a read-only open cannot upgrade it to %d: open it once for writing first (a run or an import with it), which upgrades it", l.path, ver, schemaVersion)
 		}
 		return nil
 	}
@@ -92,7 +92,7 @@ func (l *Ledger) migrate(ctx context.Context) error {
 			return l.openError(err)
 		}
 		if tables > 0 {
-			return fmt.Errorf("%s is an SQLite database but not a tokenreg ledger (it has %d tables and no ledger schema): pass a different --ledger", l.path, tables)
+			return fmt.Errorf("%s is an SQLite database but not a tokenreg ledger (it has %d tables and no ledger schema): use another ledger file", l.path, tables)
 		}
 	}
 	for v := ver; v < schemaVersion; v++ {
@@ -116,10 +116,10 @@ func (l *Ledger) migrate(ctx context.Context) error {
 // checkVersion refuses another program's database and a newer schema.
 func (l *Ledger) checkVersion(app, ver int) error {
 	if app != 0 && app != applicationID {
-		return fmt.Errorf("%s is an SQLite database of another program (application_id %#x), not a tokenreg ledger: pass a different --ledger", l.path, app)
+		return fmt.Errorf("%s is an SQLite database of another program (application_id %#x), not a tokenreg ledger: use another ledger file", l.path, app)
 	}
 	if ver > schemaVersion {
-		return fmt.Errorf("ledger %s has schema version %d, newer than this tokenreg understands (%d): it was written by a newer tokenreg; upgrade tokenreg, or pass a different --ledger", l.path, ver, schemaVersion)
+		return fmt.Errorf("ledger %s has schema version %d, newer than this tokenreg understands (%d): it was written by a newer tokenreg; upgrade tokenreg, or use another ledger file", l.path, ver, schemaVersion)
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func (l *Ledger) checkVersion(app, ver int) error {
 func (l *Ledger) openError(err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_NOTADB {
-		return fmt.Errorf("%s is not a tokenreg ledger (not an SQLite database): pass a different --ledger: %w", l.path, err)
+		return fmt.Errorf("%s is not a tokenreg ledger (not an SQLite database): use another ledger file: %w", l.path, err)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

@@ -49,13 +49,20 @@
 //     1,000,000-row result (mostly ok, every needs-action status, 15
 //     minutes of finished_at); bars < 3 s and < 64 MB.
 //
+// With -only growth (`make bench-growth`, several minutes; not part of the
+// default run, it has no bar) it measures the README's cost growth table:
+// wall time and peak RSS of run, run --ledger (fresh and nightly),
+// validate, retry and report at 10,000, 100,000 and 1,000,000 rows (see
+// growth.go), and prints it as Markdown.
+//
 // Every row of every figure is a real SMS registration for an existing user
 // with a unique number, so every request succeeds and goes through the whole
 // pipeline; e2ebench checks that each run ended with every row ok.
 //
 // Flags: -bin DIR (default bin), -workers W (the throughput figure's
 // workers; default: tokenreg's own), -reps N, -quick (smaller sizes, a smoke
-// run), -only throughput|stray429|ratelimit|pacing|latency|memory, -keep (keep the temporary
+// run), -only NAME (one figure: throughput, stray429, ratelimit, pacing, latency, memory,
+// ledger, nightly, validate, report; or growth, below), -keep (keep the temporary
 // directory), -v (pass the children's stderr through).
 //
 // It prints one line per figure as it is measured (stderr), then a table of
@@ -142,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	workers := fs.Int("workers", 0, "workers of the throughput figure (tokenreg --workers and the bare loop's goroutines); 0 = tokenreg's defaults, and as many goroutines")
 	reps := fs.Int("reps", 0, "repetitions of the throughput figure; the median counts (default 7, 1 with -quick)")
 	quick := fs.Bool("quick", false, "smaller sizes, for a smoke run")
-	only := fs.String("only", "", "run one figure: "+strings.Join(figureNames, ", "))
+	only := fs.String("only", "", "run one figure: "+strings.Join(figureNames, ", ")+"; or "+strings.Join(extraFigures, ", ")+", which runs only when named")
 	keep := fs.Bool("keep", false, "keep the temporary directory with the generated files and results")
 	verbose := fs.Bool("v", false, "pass the children's stderr through")
 	if err := fs.Parse(args); err != nil {
@@ -155,8 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "e2ebench: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *only != "" && !slices.Contains(figureNames, *only) {
-		fmt.Fprintf(stderr, "e2ebench: -only %q: want one of %s\n", *only, strings.Join(figureNames, ", "))
+	if *only != "" && !isFigure(*only) {
+		fmt.Fprintf(stderr, "e2ebench: -only %q: want one of %s\n", *only, strings.Join(append(slices.Clone(figureNames), extraFigures...), ", "))
 		return 2
 	}
 	if *workers < 0 || *reps < 0 {
@@ -196,15 +203,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"nightly":    b.nightly,
 		"validate":   b.validateFigure,
 		"report":     b.reportFigure,
+		"growth":     func(ctx context.Context, _ sizes) error { return b.growth(ctx, *quick, stdout) },
 	}
 	begin := time.Now()
 	busy0, haveClock := cpuClock()
 	own0 := ownCPU()
 	failed := false
-	for _, name := range figureNames {
-		if *only != "" && name != *only {
-			continue
-		}
+	names := figureNames
+	if *only != "" {
+		names = []string{*only}
+	}
+	for _, name := range names {
 		fmt.Fprintf(stderr, "e2ebench: %s ...\n", name)
 		t := time.Now()
 		if err := steps[name](ctx, sz); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -40,10 +41,53 @@ func runBatch(ctx context.Context, m mode, args []string, stdin io.Reader, stdou
 		return exitCodeOf(err), err
 	}
 	if err := b.open(ctx); err != nil {
-		return exitCodeOf(err), err
+		return exitCodeOf(err), advise(err)
 	}
 	outcome, runErr := b.execute(ctx)
-	return b.report(ctx, outcome, runErr)
+	code, err := b.report(ctx, outcome, runErr)
+	return code, advise(err)
+}
+
+// advise adds to an error of the libraries what the operator does about it
+// on this command line: batch and client say what happened in their own
+// words and name no flag (issue 15); the command knows its flags. The
+// error stays wrapped, so its exit code is unchanged.
+func advise(err error) error {
+	var ae *batch.AbortError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		return fmt.Errorf("%w; %s", err, abortAdvice(ae.Rule))
+	case errors.Is(err, batch.ErrResumeMismatch):
+		return fmt.Errorf("%w; resume with the input it was made from, or use --force to start over", err)
+	}
+	return err
+}
+
+// requestAdvice says what to do about a failed request, for its row's
+// message (batch.Config.Advice): the fix that is a flag of this command.
+func requestAdvice(err error) string {
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ua) {
+		return "if the server's certificate comes from a private CA, pass that CA with --ca-file"
+	}
+	return ""
+}
+
+// abortAdvice says what to do after the circuit breaker's rule stopped a
+// run.
+func abortAdvice(rule batch.AbortRule) string {
+	const resume = "then run the same command with --resume"
+	switch rule {
+	case batch.AbortSameCode:
+		return "check CENTAGATE_URL, CENTAGATE_ADMIN and the secrets (or the --credentials file), " + resume
+	case batch.AbortErrors:
+		return "fix it, " + resume
+	case batch.AbortTimeouts:
+		return "check the server (or allow a longer --timeout), " + resume
+	}
+	return resume
 }
 
 // batchCmd is one run, retry or validate between its steps.
@@ -121,7 +165,7 @@ func (b *batchCmd) parse(args []string) error {
 	b.cfg = batch.Config{
 		Rate: f.rate, Burst: f.burst, Workers: f.workers, Attempts: f.attempts,
 		AbortAfter: f.abortAfter, DryRun: f.dryRun, Logger: b.logger, Verbose: f.verbose,
-		Limit: f.limit,
+		Limit: f.limit, Advice: requestAdvice,
 	}
 	if f.shard != "" {
 		if b.cfg.Shard, err = batch.ParseShard(f.shard); err != nil {
@@ -323,7 +367,7 @@ func (b *batchCmd) report(ctx context.Context, outcome batch.Outcome, runErr err
 	var ae *batch.AbortError
 	switch {
 	case errors.As(runErr, &ae):
-		sum.Aborted = ae.Reason
+		sum.Aborted = ae.Reason + "; " + abortAdvice(ae.Rule)
 	case errors.Is(runErr, context.Canceled):
 		sum.Interrupted = true
 	case errors.Is(runErr, batch.ErrLimit):

@@ -435,8 +435,8 @@ func TestDrillEditedOrTruncatedInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			code, stderr := d.run(context.Background(), "--resume")
-			if code != exitUsage || !strings.Contains(stderr, "does not belong to this input") {
-				t.Errorf("resume: exit %d, want 2 saying the result does not belong to this input:\n%s", code, stderr)
+			if code != exitUsage || !strings.Contains(stderr, "does not belong to this input") || !strings.Contains(stderr, "or use --force to start over") {
+				t.Errorf("resume: exit %d, want 2 saying the result does not belong to this input, and --force:\n%s", code, stderr)
 			}
 			if tt.want == "past the input's end" {
 				if !strings.Contains(stderr, "input's last row is on line") {

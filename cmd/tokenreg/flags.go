@@ -111,7 +111,7 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	fs.IntVar(&f.workers, "workers", 0, "requests in flight at once (default: 16 at --rate 0, else --rate × 0.2 s, 4 to 64)")
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "limit for each wait of a request (connect, TLS, answer headers, body)")
 	fs.IntVar(&f.attempts, "attempts", 5, "most requests per row for transient failures (backoff with jitter)")
-	fs.IntVar(&f.abortAfter, "abort-after", 20, "stop (exit 3) if the first N answered rows all fail with one code, or 2.5×N rows in a row end in error (or 2×--workers requests in a row time out); 0 = never")
+	fs.IntVar(&f.abortAfter, "abort-after", 20, "stop (exit 3) if the first N answered rows all fail with one code, or 2.5×N rows in a row end in error, or N/10 (rounded up) rounds of --workers requests in a row time out (2×--workers, at least 6, at N=20); 0 = never")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "check the rows and write the result, send nothing")
 	fs.StringVar(&f.progress, "progress", "auto", "progress bar: auto (when stderr is a terminal), always or never")
 	fs.StringVar(&f.metrics, "metrics", "", "write Prometheus metrics to `FILE` (node_exporter textfile collector)")

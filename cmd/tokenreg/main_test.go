@@ -167,6 +167,10 @@ func TestWrongSecretAborts(t *testing.T) {
 	if !strings.Contains(stderr, "10002") || strings.Contains(stderr, "not-the-secret") {
 		t.Errorf("stderr should name code 10002 and never the secret:\n%s", stderr)
 	}
+	// batch says what the breaker saw; the command says what to do.
+	if !strings.Contains(stderr, "check CENTAGATE_URL, CENTAGATE_ADMIN and the secrets") || !strings.Contains(stderr, "then run the same command with --resume") {
+		t.Errorf("stderr should say to check the settings, then --resume:\n%s", stderr)
+	}
 }
 
 func TestResumeForceAndSummary(t *testing.T) {

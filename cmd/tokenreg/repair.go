@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/tokenreg/tokenreg/internal/safefile"
 	"github.com/tokenreg/tokenreg/report"
@@ -52,10 +53,10 @@ func runRepair(ctx context.Context, args []string, stderr io.Writer) (int, error
 	defer f.Close()
 
 	// Pass 1: which row is the last of its line.
-	last := map[int]int{}
+	var last lastRows
 	n := 0
 	if _, _, err := report.Recover(f, func(r report.Result) error {
-		last[r.Line] = n
+		last.set(r.Line, n)
 		n++
 		return nil
 	}); err != nil {
@@ -72,7 +73,7 @@ func runRepair(ctx context.Context, args []string, stderr io.Writer) (int, error
 		i, kept := 0, 0
 		_, _, err := report.Recover(f, func(r report.Result) error {
 			defer func() { i++ }()
-			if last[r.Line] != i {
+			if last.get(r.Line) != i {
 				return nil
 			}
 			kept++
@@ -94,4 +95,48 @@ func runRepair(ctx context.Context, args []string, stderr io.Writer) (int, error
 	}
 	fmt.Fprintf(stderr, "tokenreg: %s: kept %d row(s), one per line; dropped %d superseded row(s)\n", path, res.kept, n-res.kept)
 	return exitOK, nil
+}
+
+// lastRows maps an input line to the index of its last row in the result.
+// Lines are dense (one row per line, a few gaps for blank lines and
+// multi-line records), so a slice indexed by line holds them in 4 bytes a
+// line where a map would take ~40; a line far beyond the rows seen so far
+// (a hand-edited or hostile file) goes to a map instead, so that one
+// huge line number cannot allocate gigabytes.
+type lastRows struct {
+	dense  []int32 // dense[line] = row index + 1; 0 = none
+	sparse map[int]int
+	rows   int
+}
+
+func (l *lastRows) set(line, row int) {
+	l.rows++
+	if line >= 0 && line < 4*l.rows+1024 && row < 1<<31-1 {
+		if line >= len(l.dense) {
+			l.dense = slices.Grow(l.dense, line+1-len(l.dense))[:line+1]
+		}
+		l.dense[line] = int32(row + 1)
+		if l.sparse != nil {
+			delete(l.sparse, line)
+		}
+		return
+	}
+	if l.sparse == nil {
+		l.sparse = make(map[int]int)
+	}
+	if line >= 0 && line < len(l.dense) {
+		l.dense[line] = 0
+	}
+	l.sparse[line] = row
+}
+
+// get returns the index of line's last row, -1 if it has none.
+func (l *lastRows) get(line int) int {
+	if row, ok := l.sparse[line]; ok {
+		return row
+	}
+	if line >= 0 && line < len(l.dense) && l.dense[line] != 0 {
+		return int(l.dense[line]) - 1
+	}
+	return -1
 }

@@ -4,6 +4,10 @@
 // server text as it decodes an answer, and report applies it again, as a
 // belt, to the server text it writes out.
 //
+// Reveal does the same for the operator's own input shown back in a
+// result cell (an invalid row's username or serial), losslessly: Unreveal
+// reads it back when a result file is the input of a retry.
+//
 // It changes only what cannot be seen or what would act on a terminal; it
 // never shortens or rewrites visible text, and it does not scrub secrets
 // (the client does that, since only it knows them).
