@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,7 +41,7 @@ func BenchmarkRunTraffic(b *testing.B) {
 		}
 		wg.Wait()
 	}()
-	cpu0 := processCPU()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	b.SetParallelism(2) // 4 goroutines on 2 CPUs: --workers 4
 	b.RunParallel(func(pb *testing.PB) {
@@ -59,12 +58,5 @@ func BenchmarkRunTraffic(b *testing.B) {
 	close(rows)
 	recorders.Wait()
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/row")
-}
-
-// processCPU is the user + system time the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/row")
 }
