@@ -17,9 +17,10 @@ import (
 // committer goroutine, which takes the ops queued meanwhile, commits them
 // in one transaction (multi-row upserts, statements prepared once on its
 // own connection), makes them durable with one fsync of the WAL file, and
-// only then lets their callers return. While Records stream in, a round
-// starts at most every roundEvery (sooner once groupTarget Records wait),
-// and at once after a round of one Record: a busy run pays one
+// only then lets their callers return. While RecordAsync's records stream
+// in, a round starts at most every roundEvery (sooner once groupTarget
+// Records wait), and at once after a round of one Record or for a Record
+// whose caller waits: a busy run pays one
 // transaction and one fsync for a few hundred rows — an fsync costs some
 // 100 to 200 µs of CPU here, a transaction as much again — while a lone
 // Record after a quiet spell is committed at once. The callers are not
@@ -179,10 +180,12 @@ func (c *committer) loop() {
 	lastSize := 0
 	for o := range c.ops {
 		group = append(group[:0], o)
-		// A lone Record after a lone one (a caller recording one at a
-		// time, a paced run) goes at once; a stream waits for its round.
+		// A stream of RecordAsync waits for its round. A Record whose
+		// caller waits goes at once with what is queued (a few callers
+		// each waiting would otherwise get a few rows a round), and so
+		// does a lone one after a lone one (a paced run).
 		wait := time.Duration(0)
-		if lastSize > 1 {
+		if lastSize > 1 && o.then != nil {
 			wait = roundEvery - time.Since(last)
 		}
 		if wait > 0 {
@@ -209,6 +212,9 @@ func (c *committer) loop() {
 					break gather
 				}
 				group = append(group, o)
+				if o.then == nil {
+					wait = 0
+				}
 			case <-timer.C:
 				wait = 0
 			}

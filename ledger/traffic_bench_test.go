@@ -16,8 +16,8 @@ import (
 
 // BenchmarkRunTraffic is a --ledger run's ledger traffic as batch makes it:
 // 4 workers each note an Intent and hand the row on (as if sent and
-// answered at once); a record stage records up to 1024 of them at a time,
-// as batch's recordAhead does. It reports the process's CPU time per row (user +
+// answered at once); a record stage records up to 1024 of them at a time
+// with RecordAsync, as batch's recordAhead does. It reports the process's CPU time per row (user +
 // system, all goroutines), the figure e2ebench's ledger cost is made of.
 func BenchmarkRunTraffic(b *testing.B) {
 	l := open(b, filepath.Join(b.TempDir(), "ledger.db"), Options{})
@@ -32,11 +32,13 @@ func BenchmarkRunTraffic(b *testing.B) {
 		slots := make(chan struct{}, 1024)
 		for r := range rows {
 			slots <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-slots }()
-				if err := l.Record(ctx, r[0], client.OTP, r[1], time.Now(), false); err != nil {
+			wg.Add(1)
+			l.RecordAsync(ctx, r[0], client.OTP, r[1], time.Now(), false, func(err error) {
+				if err != nil {
 					b.Error(err)
 				}
+				<-slots
+				wg.Done()
 			})
 		}
 		wg.Wait()
