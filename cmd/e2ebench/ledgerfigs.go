@@ -100,36 +100,11 @@ func (b *bench) nightly(ctx context.Context, sz sizes) error {
 	if err != nil {
 		return err
 	}
-	seed := b.path("nightly-seed.csv")
-	known := 0
-	err = writeFile(seed, func(w *bufio.Writer) {
-		w.WriteString("username,tokenSn,tokenType,registered_at,run_id\n")
-		var buf []byte
-		for i := range n {
-			if i%nightlyNewEvery == 0 {
-				continue
-			}
-			known++
-			buf = appendUsername(buf[:0], i)
-			buf = appendPhone(append(buf, ','), nightlySeries, i)
-			buf = append(buf, ",SMS,2026-11-28T02:15:00.000Z,seed\n"...)
-			w.Write(buf)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	db := b.path("nightly.db")
 	begin := time.Now()
-	imp, err := b.start(ctx, b.tokenreg, b.env, "ledger", "import", "--ledger", db, seed)
+	db, known, err := b.seedLedger(ctx, "nightly", n, nightlySeries)
 	if err != nil {
 		return err
 	}
-	<-imp.done
-	if imp.err != nil {
-		return fmt.Errorf("tokenreg ledger import: %v: %s", imp.err, imp.tail())
-	}
-	os.Remove(seed)
 	fmt.Fprintf(b.log, "  seeded the ledger with %s registrations in %s\n", count(known), time.Since(begin).Round(time.Millisecond))
 
 	fresh := n - known
