@@ -442,7 +442,7 @@ func (p *pipeline) incoming() iter.Seq[ahead] {
 			results, answered = nil, make(chan ahead)
 			go func() {
 				defer close(answered)
-				for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+				for a := range p.recordAhead(p.results) {
 					answered <- a
 				}
 			}()

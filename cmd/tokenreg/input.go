@@ -37,7 +37,8 @@ func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row)
 		}
 		return f, path, -1, nil
 	}
-	rd, err := batch.NewReader(path, f, batch.ReaderOptions{Unescape: unescape})
+	// The pre-pass only counts: the run's reader hashes the bytes.
+	rd, err := batch.NewReader(path, f, batch.ReaderOptions{Unescape: unescape, NoSHA256: true})
 	if err != nil {
 		f.Close()
 		return nil, path, 0, err
