@@ -67,6 +67,15 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	if err := m.assignShards(ctx); err != nil {
 		return exitUsage, err
 	}
+	if *out == "-" {
+		// stdout cannot be taken back: check every row first, so that a
+		// refused merge writes nothing there either (`merge ... > all.csv`).
+		if err := m.merge(ctx, func(report.Result) error { return nil }); err != nil {
+			return exitUsage, err
+		}
+		clear(m.kept)
+		clear(m.count)
+	}
 	sum := report.NewSummary(m.start)
 	sum.ResultPath = *out
 	var w io.Writer = stdout
@@ -232,6 +241,7 @@ func (m *merger) assignShards(ctx context.Context) error {
 // read the result in input order). It returns the first inconsistency.
 func (m *merger) merge(ctx context.Context, keep func(report.Result) error) error {
 	n := len(m.files)
+	var placeholder error // a kept row that only holds another shard's place
 	for i, path := range m.files {
 		clear(m.inFile)
 		k := m.shard[i]
@@ -251,6 +261,14 @@ func (m *merger) merge(ctx context.Context, keep func(report.Result) error) erro
 			own := owner(r.Username, n) == k
 			if !own && decided(r) {
 				return usagef("merge: %s: line %d is %s for user %q of shard %d, in the result of shard %d of %d: %s", path, l, r.Status, r.Username, owner(r.Username, n), k, n, everyShard(n))
+			}
+			if own && placeholder == nil && r.Status == report.StatusSkipped && strings.HasPrefix(r.Message, report.OtherShardPrefix) {
+				// The run that wrote this file left the line to another
+				// shard: that shard's result is not among the files (the
+				// file was written for another N), and the merge would
+				// present a line never sent as skipped. Reported once every
+				// file is read, if nothing more precise turned up.
+				placeholder = usagef("merge: %s: line %d was left to another shard by the run that wrote it (%s), and no result of that shard is given: merge needs the result of every shard of one input, each once", path, l, r.Message)
 			}
 			if m.inFile[l/64]&(1<<(l%64)) != 0 {
 				// A line twice in one file: the same row again is harmless,
@@ -277,7 +295,7 @@ func (m *merger) merge(ctx context.Context, keep func(report.Result) error) erro
 			return usagef("merge: line %d has a row in only %d of the %d results: a shard's run did not finish (run it again with --resume), or the files are not the results of one input", l, c, n)
 		}
 	}
-	return nil
+	return placeholder
 }
 
 // everyShard is the advice when the files are not N shards of one run.
