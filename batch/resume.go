@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"math"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/tokenreg/tokenreg/report"
@@ -30,10 +32,22 @@ type Resume struct {
 }
 
 type prior struct {
-	ident   uint64
+	ident uint64
+	// bound is when the row's registration succeeded, in Unix seconds (a
+	// row ok, or failed after meeting its own lost success); 0 if it did
+	// not. A resumed run with a ledger records such a row if the ledger
+	// lacks it (the earlier part ran without that ledger, or could not
+	// write to it).
+	bound   uint32
 	final   bool
 	unknown bool // a row whose request may have been applied unanswered
+	lost    bool // bound, and the success was inferred, not answered
 	seen    bool // the input has a row on this line
+}
+
+// boundAt is what prior.bound holds for a row that succeeded at t.
+func boundAt(t time.Time) uint32 {
+	return uint32(min(max(t.Unix(), 1), math.MaxUint32))
 }
 
 // ident hashes what a result row says about its input row: a resumed line
@@ -77,8 +91,11 @@ func LoadResume(name string, f io.Reader, keep func(report.Result) error) (rs *R
 				return err
 			}
 		}
-		_, unknown, _ := parseNotes(res.Status, res.Message)
-		p := prior{ident: r.ident(res.Username, res.TokenSn, res.TokenType), final: res.Status.Final(), unknown: unknown}
+		_, unknown, lost := parseNotes(res.Status, res.Message)
+		p := prior{ident: r.ident(res.Username, res.TokenSn, res.TokenType), final: res.Status.Final(), unknown: unknown, lost: lost}
+		if res.Status == report.StatusOK || lost {
+			p.bound = boundAt(res.FinishedAt)
+		}
 		r.lines[res.Line] = p
 		r.Rows++
 		r.MaxLine = max(r.MaxLine, res.Line)

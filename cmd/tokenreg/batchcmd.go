@@ -381,7 +381,7 @@ func (b *batchCmd) report(ctx context.Context, outcome batch.Outcome, runErr err
 		logger.Warn("write summary", "err", err)
 	}
 	if len(outcome.Unsaved) > 0 {
-		writeUnsaved(b.stderr, b.outPath, outcome.Unsaved, b.cfg.Ledger != nil)
+		writeUnsaved(b.stderr, b.outPath, outcome.Unsaved, b.cfg.Ledger != nil, outcome.LedgerFailed)
 	}
 	if f.summary != "" {
 		if data, err := sum.JSON(); err != nil {
@@ -420,10 +420,13 @@ const unsavedEnd = "----- END UNSAVED RESULT ROWS -----"
 
 // writeUnsaved shows the answered rows that a write or ledger failure kept
 // out of the result, as result CSV under a banner that says what to do.
-func writeUnsaved(w io.Writer, outPath string, rows []report.Result, ledger bool) {
+func writeUnsaved(w io.Writer, outPath string, rows []report.Result, ledger, ledgerFailed bool) {
 	fmt.Fprintf(w, "\ntokenreg: %d answered row(s) could not be written to %s; their answers are below, as result CSV.\n", len(rows), outPath)
 	fmt.Fprintf(w, "tokenreg: after fixing the cause (a full disk?), append the rows between the markers to %s, then run the same command with --resume: it will not send them again.\n", outPath)
-	if ledger {
+	switch {
+	case ledgerFailed:
+		fmt.Fprintln(w, "tokenreg: (the ledger could not record some of the successes among them: --resume records those you append; any you do not append are sent again)")
+	case ledger:
 		fmt.Fprintln(w, "tokenreg: (the ledger holds those that succeeded: --ledger skips them even if you do not append them)")
 	}
 	fmt.Fprintf(w, "tokenreg: for instance: sed -n '/^%s$/,/^%s$/p' LOGFILE | sed '1,2d;$d' >> %s\n", unsavedBanner, unsavedEnd, outPath)

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokenreg/tokenreg/client/clienttest"
+	"github.com/tokenreg/tokenreg/report"
 )
 
 // TestDrillMergeOfTooFewShards: an operator whose glob matched one shard's
@@ -54,6 +57,50 @@ func TestDrillMergeToStdoutRefusedWritesNothing(t *testing.T) {
 		code, stdout, stderr := cli{}.run(t, context.Background(), "", append([]string{"merge"}, files...)...)
 		if code != exitUsage || stdout != "" {
 			t.Errorf("merge %v to stdout: exit %d, stdout %d bytes, want 2 and nothing\n%s", files, code, len(stdout), stderr)
+		}
+	}
+}
+
+// TestDrillResumeRecordsKeptSuccessesInLedger: the ledger must hold what
+// tokenreg bound on the server after every sequence. Two sequences left
+// successes out of it: a first part run without --ledger and resumed with
+// it, and the rows shown after a ledger write failure (a full disk), which
+// the banner tells the operator to append before --resume. The resumed run
+// keeps those rows (ok, or a lost success) and must record them; a nightly
+// run after it sends nothing.
+func TestDrillResumeRecordsKeptSuccessesInLedger(t *testing.T) {
+	const rows = 80
+	d := newDrillOpts(t, rows, false, false, clienttest.Options{Faults: []clienttest.Fault{clienttest.FaultLost}, FaultRate: 0.15, Seed: 3}, 4)
+	code, stderr := d.run(context.Background(), "--limit", "40", "--attempts", "3")
+	if code != exitLimit {
+		t.Fatalf("canary without --ledger: exit %d, want 4\n%s", code, stderr)
+	}
+	d.ledger = filepath.Join(filepath.Dir(d.out), "ledger.db")
+	d.baseArgs = append(d.baseArgs, "--ledger", d.ledger)
+	if code, stderr := d.run(context.Background(), "--resume", "--attempts", "3"); code != exitNotAllOK {
+		t.Fatalf("resume with --ledger: exit %d, want 1 (line 6: a genuine 29004)\n%s", code, stderr)
+	}
+	got := d.check("canary-without-ledger+resume-with-ledger") // the ledger equals the server
+	lost := exportLedgerLost(t, d.ledger)
+	for line, r := range got {
+		key := r.TokenType + ":" + r.TokenSn
+		if strings.HasSuffix(r.Message, "probably registered to this user)") && !lost[key] {
+			t.Errorf("line %d met its own lost success; the ledger does not flag %s lost", line, key)
+		}
+		if r.Status == report.StatusOK && lost[key] {
+			t.Errorf("line %d was answered ok; the ledger flags %s lost", line, key)
+		}
+	}
+	// The nightly run over the same inventory sends only the genuine
+	// failure (line 6); every other line is skipped as in the ledger.
+	nightly := filepath.Join(filepath.Dir(d.out), "nightly.csv")
+	code, _, stderr = cli{env: demoEnv(d.s.URL)}.run(t, context.Background(), "", "run", d.in, "--out", nightly, "--ledger", d.ledger, "--rate", "0", "--progress", "never")
+	if code != exitNotAllOK {
+		t.Errorf("nightly run: exit %d, want 1 (line 6)\n%s", code, stderr)
+	}
+	for line, r := range readResults(t, nightly) {
+		if sent := r.Attempts > 0; sent != (line == 6) {
+			t.Errorf("nightly run: line %d = %s %q: only line 6 is not in the ledger", line, r.Status, r.Message)
 		}
 	}
 }
