@@ -30,7 +30,7 @@ type outcome struct {
 // released tokenreg wrote.
 const (
 	// lostNote: a needs-action code after an attempt with unknown outcome.
-	lostNote = " (an earlier attempt's answer was lost; the token is probably registered to this user)"
+	lostNote = report.LostSuccessNote
 	// maybeNote: a transient code every time, after an attempt with
 	// unknown outcome.
 	maybeNote = " (an earlier attempt's answer was lost; the token may already be registered to this user)"

@@ -65,7 +65,7 @@ func (l *Ledger) Export(ctx context.Context, w io.Writer) (int, error) {
 // importColumns holds the index of each column Import reads, -1 if absent.
 type importColumns struct {
 	username, tokenSn, tokenType int
-	status, finishedAt           int // a result file
+	status, finishedAt, message  int // a result file
 	registeredAt, runID, lost    int // an export
 }
 
@@ -73,8 +73,10 @@ type importColumns struct {
 // all of them or, on error, none.
 //
 // r is either a tokenreg result file (SPEC §5: columns username, tokenSn,
-// tokenType and status; finished_at if present), of which the rows with
-// status ok are registrations made at finished_at, recorded with runID; or a
+// tokenType and status; finished_at and message if present), of which the
+// rows with status ok are registrations made at finished_at, recorded with
+// runID, and so are the failed rows that met their own lost success
+// (report.LostSuccessNote), flagged lost, as the run would have; or a
 // file in Export's format, every row of which is a registration, recorded
 // with its own run_id (runID if that is empty) and lost flag (true or
 // false; empty or absent means false). An empty runID means the
@@ -156,8 +158,11 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 		}
 		field := func(i int) string { return strings.TrimSpace(cell(i)) }
 		at, run := field(col.registeredAt), field(col.runID)
+		lostSuccess := false // a result row that met its own lost success
 		if col.status >= 0 {
-			if !strings.EqualFold(field(col.status), "ok") {
+			status := field(col.status)
+			lostSuccess = strings.EqualFold(status, string(report.StatusFailed)) && strings.HasSuffix(cell(col.message), report.LostSuccessNote)
+			if !strings.EqualFold(status, "ok") && !lostSuccess {
 				skipped++
 				continue
 			}
@@ -171,8 +176,8 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 		} else {
 			at = now
 		}
-		lost := false
-		if v := field(col.lost); v != "" {
+		lost := lostSuccess
+		if v := field(col.lost); v != "" && col.status < 0 {
 			if lost, err = strconv.ParseBool(v); err != nil {
 				return 0, 0, fmt.Errorf("import: line %d: lost is %q, want true or false", line, v)
 			}
@@ -219,7 +224,7 @@ func importHeader(hdr []string) (importColumns, error) {
 	}
 	col := importColumns{
 		username: find("username"), tokenSn: find("tokenSn"), tokenType: find("tokenType"),
-		status: find("status"), finishedAt: find("finished_at"),
+		status: find("status"), finishedAt: find("finished_at"), message: find("message"),
 		registeredAt: find("registered_at"), runID: find("run_id"), lost: find("lost"),
 	}
 	need := []string{"username", "tokenSn", "tokenType"}

@@ -104,3 +104,42 @@ func TestDrillResumeRecordsKeptSuccessesInLedger(t *testing.T) {
 		}
 	}
 }
+
+// TestDrillLedgerImportOfLostSuccesses: a ledger seeded with `ledger import`
+// from results written without one must hold what those runs bound,
+// including the rows that met their own lost success (failed 29004/29008/
+// 29017, "probably registered to this user"), flagged lost, as a run with
+// --ledger would have recorded them. Otherwise the nightly run sends them
+// again, and their 29004s look like genuine conflicts.
+func TestDrillLedgerImportOfLostSuccesses(t *testing.T) {
+	const rows = 60
+	d := newDrillOpts(t, rows, false, false, clienttest.Options{Faults: []clienttest.Fault{clienttest.FaultLost}, FaultRate: 0.2, Seed: 5}, 4)
+	// One worker: the faults fall on the same requests every time.
+	if code, stderr := d.run(context.Background(), "--attempts", "5", "--workers", "1"); code != exitNotAllOK {
+		t.Fatalf("run: exit %d, want 1\n%s", code, stderr)
+	}
+	got := readResults(t, d.out)
+	lostRows := 0
+	for _, r := range got {
+		if strings.HasSuffix(r.Message, "probably registered to this user)") {
+			lostRows++
+		}
+	}
+	if lostRows == 0 {
+		t.Fatal("no row met its own lost success: the drill needs one (change the seed)")
+	}
+	d.ledger = filepath.Join(filepath.Dir(d.out), "ledger.db")
+	code, _, stderr := cli{}.run(t, context.Background(), "", "ledger", "import", "--ledger", d.ledger, d.out)
+	if code != exitOK {
+		t.Fatalf("ledger import: exit %d\n%s", code, stderr)
+	}
+	d.check("run-without-ledger+import") // the ledger equals the server
+	lost := exportLedgerLost(t, d.ledger)
+	for line, r := range got {
+		key := r.TokenType + ":" + r.TokenSn
+		if want := strings.HasSuffix(r.Message, "probably registered to this user)"); lost[key] != want {
+			t.Errorf("line %d (%s %q): the ledger's lost flag is %v, want %v", line, r.Status, r.Message, lost[key], want)
+		}
+	}
+	t.Logf("%d rows met their own lost success", lostRows)
+}
