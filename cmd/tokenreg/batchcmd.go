@@ -191,18 +191,26 @@ func (b *batchCmd) open(ctx context.Context) error {
 	if err := b.openInput(); err != nil {
 		return err
 	}
-	if err := b.openResult(); err != nil {
-		return err
-	}
-	b.tuneMemory()
-	if b.f.ledger != "" {
+	// The ledger is opened once the result is locked, before the result
+	// is created, replaced or rewritten by a resume: a ledger in use by
+	// another run (or unreadable) refuses the run and leaves the result
+	// as it was, every line with its row.
+	openLedgerNow := func() error {
+		if b.f.ledger == "" {
+			return nil
+		}
 		lg, err := openLedger(ctx, b.f.ledger, b.logger)
 		if err != nil {
 			return err
 		}
 		b.onClose(func() { lg.Close() })
 		b.cfg.Ledger = lg
+		return nil
 	}
+	if err := b.openResult(openLedgerNow); err != nil {
+		return err
+	}
+	b.tuneMemory()
 	return nil
 }
 
@@ -279,7 +287,7 @@ func (b *batchCmd) openInput() error {
 // openResult opens the result: a new file, or with --resume the earlier
 // one, checked against the whole input first when the input can be read
 // again.
-func (b *batchCmd) openResult() error {
+func (b *batchCmd) openResult(locked func() error) error {
 	retry := b.mode == modeRetry
 	b.outPath = b.f.out
 	if b.outPath == "" {
@@ -290,7 +298,7 @@ func (b *batchCmd) openResult() error {
 	if b.total >= 0 && seekable {
 		verify = func(rs *batch.Resume) error { return verifyResume(rs, seeker, b.name, retry) }
 	}
-	res, err := openResult(b.outPath, b.stdout, b.f.resume, b.f.force, verify)
+	res, err := openResult(b.outPath, b.stdout, b.f.resume, b.f.force, verify, locked)
 	if err != nil {
 		return err
 	}

@@ -4,13 +4,16 @@ package main
 // first drill matrix (drill_test.go) did not cover, each found failing first.
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenreg/tokenreg/client/clienttest"
+	"github.com/tokenreg/tokenreg/ledger"
 	"github.com/tokenreg/tokenreg/report"
 )
 
@@ -142,4 +145,50 @@ func TestDrillLedgerImportOfLostSuccesses(t *testing.T) {
 		}
 	}
 	t.Logf("%d rows met their own lost success", lostRows)
+}
+
+// TestDrillLedgerBusyLeavesResultAlone: a run refused because its ledger
+// is in use by another run (exit 2) must leave its result as it was. Before,
+// the result was opened first: a --resume had already rewritten it without
+// its error rows (lines with no row, their "outcome unknown" notes gone), a
+// --force had replaced it with an empty one, and a new run left a
+// header-only file that the same command then refused as existing.
+func TestDrillLedgerBusyLeavesResultAlone(t *testing.T) {
+	old := ledgerWait.Swap(int64(50 * time.Millisecond))
+	t.Cleanup(func() { ledgerWait.Store(old) })
+	const rows = 40
+	d := newDrill(t, rows, true, false)
+	d.s.onRequest(func(n int64) {
+		if n == 10 {
+			d.s.down.Store(true)
+		}
+	})
+	if code, stderr := d.run(context.Background(), "--attempts", "1", "--abort-after", "0"); code != exitNotAllOK {
+		t.Fatalf("run during an outage: exit %d, want 1\n%s", code, stderr)
+	}
+	d.s.down.Store(false)
+	saved := fileBytes(t, d.out)
+
+	holder, err := ledger.Open(context.Background(), d.ledger, ledger.Options{RunID: "other-run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(filepath.Dir(d.out), "fresh.csv")
+	for _, args := range [][]string{{"--resume"}, {"--force"}, {"--out", fresh}} {
+		code, stderr := d.run(context.Background(), args...)
+		if code != exitUsage || !strings.Contains(stderr, "in use by another tokenreg run") {
+			t.Errorf("%v while the ledger is in use: exit %d, want 2 naming the other run\n%s", args, code, stderr)
+		}
+		if !bytes.Equal(saved, fileBytes(t, d.out)) {
+			t.Errorf("%v while the ledger is in use changed the result", args)
+		}
+		if _, err := os.Stat(fresh); err == nil {
+			t.Errorf("%v while the ledger is in use created %s", args, fresh)
+		}
+	}
+	holder.Close()
+	if code, stderr := d.run(context.Background(), "--resume"); code != exitOK {
+		t.Fatalf("resume once the ledger is free: exit %d, want 0\n%s", code, stderr)
+	}
+	d.check("outage+resume-while-ledger-busy+resume")
 }
