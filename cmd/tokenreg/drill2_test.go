@@ -192,3 +192,46 @@ func TestDrillLedgerBusyLeavesResultAlone(t *testing.T) {
 	}
 	d.check("outage+resume-while-ledger-busy+resume")
 }
+
+// TestDrillResultFileAsRunInput: "a result file is itself a valid input"
+// (README), so `run RESULT.csv` and `validate RESULT.csv` must read its cells
+// as retry does: a formula guard the writer added ('-bob, '=x) is not part
+// of the value, and an invalid row's escaped invisible character (bo\u200bb)
+// stands for that character. Before, run sent the guard and the backslash
+// text to the server: wrong values, answered 22002.
+func TestDrillResultFileAsRunInput(t *testing.T) {
+	dir := t.TempDir()
+	st := clienttest.State{Users: []string{"-bob", "@carol", "=dave", "erin"}}
+	s := clienttest.NewServer(st, clienttest.Options{})
+	defer s.Close()
+	in := writeFile(t, dir, "in.csv", "username,tokenSn,tokenType\n-bob,+60100000001,SMS\n@carol,+60100000002,SMS\n=dave,+60100000003,SMS\nbo\u200bb,+60100000004,SMS\nerin,+60100000005,SMS\n")
+	checked := filepath.Join(dir, "checked.csv")
+	if code, _, stderr := (cli{}).run(t, context.Background(), "", "validate", in, "--out", checked); code != exitNotAllOK {
+		t.Fatalf("validate: exit %d, want 1 (line 5 invalid)\n%s", code, stderr)
+	}
+	if b := string(fileBytes(t, checked)); !strings.Contains(b, "'-bob") || !strings.Contains(b, `bo\u200bb`) {
+		t.Fatalf("the validate result lacks the guard or the escape this drill needs:\n%s", b)
+	}
+	// validate of the result reads the values as they were.
+	code, stdout, stderr := (cli{}).run(t, context.Background(), "", "validate", checked)
+	if code != exitNotAllOK || strings.Contains(stdout, "''") {
+		t.Errorf("validate of a result: exit %d, want 1 and no doubled guard\n%s\n%s", code, stdout, stderr)
+	}
+	out := filepath.Join(dir, "run.csv")
+	code, _, stderr = cli{env: demoEnv(s.URL)}.run(t, context.Background(), "", "run", checked, "--out", out, "--rate", "0", "--progress", "never")
+	if code != exitNotAllOK {
+		t.Errorf("run of a result: exit %d, want 1 (line 5 invalid)\n%s", code, stderr)
+	}
+	for line, r := range readResults(t, out) {
+		want := report.StatusOK
+		if line == 5 {
+			want = report.StatusInvalid
+		}
+		if r.Status != want {
+			t.Errorf("run of a result: line %d (%q) = %s %s %q, want %s", line, r.Username, r.Status, r.Code, r.Message, want)
+		}
+	}
+	if n := len(s.Stats().Registrations); n != 4 {
+		t.Errorf("the server holds %d registrations, want 4", n)
+	}
+}
