@@ -6,7 +6,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -233,5 +235,58 @@ func TestDrillResultFileAsRunInput(t *testing.T) {
 	}
 	if n := len(s.Stats().Registrations); n != 4 {
 		t.Errorf("the server holds %d registrations, want 4", n)
+	}
+}
+
+// testStderrPipeClosed: stderr goes to a pipe whose reader goes away in the
+// middle of the run, with no SIGHUP (`tokenreg run … 2>&1 | tee log` and tee
+// killed, a log shipper restarted, `| head`). Before, the next log line
+// killed tokenreg by SIGPIPE (exit 141) with rows in flight: requests
+// applied, no result row. The log lines must fail, not the run: it
+// finishes, every line with its row, every request with its row.
+func testStderrPipeClosed(t *testing.T, bin string) {
+	const rows = 400
+	st, input := smsBatch(rows)
+	s := clienttest.NewServer(st, clienttest.Options{Latency: 2 * time.Millisecond})
+	defer s.Close()
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.csv", input)
+	out := filepath.Join(dir, "result.csv")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -v: a log line per row, so that a write meets the closed pipe.
+	p := &proc{cmd: exec.Command(bin, "run", in, "--out", out, "--rate", "400", "--progress", "never", "-v"), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "CENTAGATE_URL="+s.URL, "CENTAGATE_ADMIN="+clienttest.DefaultAdmin,
+		"CENTAGATE_AUTH_TOKEN="+clienttest.DefaultAuthToken, "CENTAGATE_SECRET_CODE="+clienttest.DefaultSecretCode)
+	p.cmd.Stderr = w
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	go io.Copy(io.Discard, io.LimitReader(r, 2000)) // read a little, as head -c would
+	p.waitFor(t, 30*time.Second, "50 rows written", func() bool { return completeRows(out) >= 50 })
+	r.Close()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30 s after its stderr went away")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != exitOK {
+		t.Fatalf("stderr gone: exit %d (%v), want 0: the run must finish", code, p.cmd.ProcessState)
+	}
+	checkOneRowPerLine(t, out, rows)
+	if n := s.Stats().Requests; n != rows {
+		t.Errorf("%d requests for %d rows", n, rows)
 	}
 }
