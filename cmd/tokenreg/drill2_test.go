@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -289,4 +290,46 @@ func testStderrPipeClosed(t *testing.T, bin string) {
 	if n := s.Stats().Requests; n != rows {
 		t.Errorf("%d requests for %d rows", n, rows)
 	}
+}
+
+// TestDrillMergeNightlyShards: the nightly reconciliation split in shards,
+// with a ledger that already holds every registration: each shard sends
+// nothing, all its own rows are skipped "(ledger)". Merge must still tell
+// each file's shard (its own skipped rows are not another shard's
+// placeholders) and merge them; before, it refused every file as "every
+// row of them is skipped".
+func TestDrillMergeNightlyShards(t *testing.T) {
+	dir := t.TempDir()
+	st, text := smsBatch(30)
+	input := writeFile(t, dir, "inventory.csv", text)
+	s := clienttest.NewServer(st, clienttest.Options{})
+	defer s.Close()
+	c := cli{env: demoEnv(s.URL)}
+	db := filepath.Join(dir, "ledger.db")
+	if code, _, stderr := c.run(t, context.Background(), "", "run", input, "--out", filepath.Join(dir, "first.csv"), "--ledger", db, "--rate", "0", "--progress", "never"); code != exitOK {
+		t.Fatalf("first run: exit %d, want 0\n%s", code, stderr)
+	}
+	var shards []string
+	for k := range 3 {
+		p := filepath.Join(dir, fmt.Sprintf("nightly-%d.csv", k))
+		code, _, stderr := c.run(t, context.Background(), "", "run", input, "--shard", fmt.Sprintf("%d/3", k), "--out", p, "--ledger", db, "--rate", "0", "--progress", "never")
+		if code != exitOK {
+			t.Fatalf("nightly shard %d: exit %d, want 0\n%s", k, code, stderr)
+		}
+		shards = append(shards, p)
+	}
+	before := s.Stats().Requests
+	merged := filepath.Join(dir, "merged.csv")
+	code, _, stderr := cli{}.run(t, context.Background(), "", append([]string{"merge", "--out", merged}, shards...)...)
+	if code != exitOK {
+		t.Fatalf("merge of the nightly shards: exit %d, want 0\n%s", code, stderr)
+	}
+	rows := strings.Count(text, "\n") - 1
+	got := checkOneRowPerLine(t, merged, rows)
+	for line, r := range got {
+		if strings.HasPrefix(r.Message, report.OtherShardPrefix) {
+			t.Errorf("merged line %d is a placeholder: %q", line, r.Message)
+		}
+	}
+	t.Logf("%d lines merged; the nightly shards sent %d requests", len(got), s.Stats().Requests-before)
 }

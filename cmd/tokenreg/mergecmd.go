@@ -29,14 +29,15 @@ const maxMergeLine = 1 << 27
 //
 // Every shard's result holds a row for every line of the input: its own rows
 // with their outcome, the others as skipped placeholders. A row belongs to
-// the shard its username hashes to (batch.Shard, SPEC §5), so merge needs no
-// message text: each file's shard is the shard of the rows it decided (sent,
-// invalid or valid), a file that decided none gets the one shard left, and
-// then from every line the owning shard's row is kept. The files are
-// refused, before anything is written, unless they are the results of one
-// input: every file has a row for every line, the line's username, tokenSn
-// and tokenType agree in all of them, each row of a file belongs to its
-// shard unless it is skipped, and no two files are one shard.
+// the shard its username hashes to (batch.Shard, SPEC §5): each file's
+// shard is the shard of its own rows (every row but the placeholders, whose
+// message starts with report.OtherShardPrefix), a file with none gets the
+// one shard left, and then from every line the owning shard's row is kept.
+// The files are refused, before anything is written, unless they are the
+// results of one input: every file has a row for every line, the line's
+// username, tokenSn and tokenType agree in all of them, each row of a file
+// belongs to its shard unless it is a placeholder, no kept row is one, and
+// no two files are one shard.
 func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("tokenreg merge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -177,9 +178,14 @@ func owner(username string, n int) int {
 	return 0
 }
 
-// decided reports whether a shard's run wrote this row as its own: only a
-// shard's own rows are sent, invalid or valid; another shard's are skipped.
-func decided(r report.Result) bool { return r.Status != report.StatusSkipped }
+// decided reports whether a shard's run wrote this row as its own: every
+// row but another shard's placeholder (skipped, report.OtherShardPrefix).
+// A row skipped for its own reasons (a duplicate, in the ledger) is the
+// shard's own: a nightly shard whose rows are all in the ledger sends
+// nothing, and its file still shows its shard.
+func decided(r report.Result) bool {
+	return r.Status != report.StatusSkipped || !strings.HasPrefix(r.Message, report.OtherShardPrefix)
+}
 
 // assignShards reads every file once: each file's shard, and the time span
 // of the runs for the summary.
@@ -231,7 +237,7 @@ func (m *merger) assignShards(ctx context.Context) error {
 		for j, i := range unknown {
 			names[j] = m.files[i]
 		}
-		return usagef("merge: cannot tell which shard each of %s is: every row of them is skipped, so none shows its shard; merge the other results, and keep these as they are (their shards sent nothing)", strings.Join(names, ", "))
+		return usagef("merge: cannot tell which shard each of %s is: every row of them is another shard's placeholder, so none shows its shard; merge the other results, and keep these as they are (their shards own no line)", strings.Join(names, ", "))
 	}
 	return nil
 }
