@@ -29,6 +29,28 @@ type Resume struct {
 	NotOK int
 	// MaxLine is the highest input line the earlier result has a row for.
 	MaxLine int
+	// Shard is the --shard ("K/N") of the run that wrote the earlier
+	// result, as its placeholders for other shards' lines say; "" if it
+	// has none.
+	Shard string
+}
+
+// CheckShard refuses to continue with shard s a result written with another
+// --shard (or none): its placeholders are final rows, so the lines they hold
+// for the other shards would never be sent, and the run would end "done".
+func (r *Resume) CheckShard(s Shard) error {
+	if r == nil || r.Shard == "" {
+		return nil
+	}
+	if s.N > 1 && s.String() == r.Shard {
+		return nil
+	}
+	given := "without --shard"
+	if s.N > 1 {
+		given = "with --shard " + s.String()
+	}
+	return fmt.Errorf("the result was written with --shard %s, and this run is %s: resume it with --shard %s (each shard's lines are sent by its own run; to send every line from one machine, start a new result with --force or another --out)",
+		r.Shard, given, r.Shard)
 }
 
 type prior struct {
@@ -90,6 +112,9 @@ func LoadResume(name string, f io.Reader, keep func(report.Result) error) (rs *R
 			if err := keep(res); err != nil {
 				return err
 			}
+		}
+		if r.Shard == "" && res.Status == report.StatusSkipped {
+			r.Shard, _ = placeholderShard(res.Message)
 		}
 		_, unknown, lost := parseNotes(res.Status, res.Message)
 		p := prior{ident: r.ident(res.Username, res.TokenSn, res.TokenType), final: res.Status.Final(), unknown: unknown, lost: lost}

@@ -293,10 +293,16 @@ func (b *batchCmd) openResult(locked func() error) error {
 	if b.outPath == "" {
 		b.outPath = defaultOut(b.mode, b.input)
 	}
-	var verify func(*batch.Resume) error
 	seeker, seekable := b.in.(io.ReadSeeker)
-	if b.total >= 0 && seekable {
-		verify = func(rs *batch.Resume) error { return verifyResume(rs, seeker, b.name, retry) }
+	reread := b.total >= 0 && seekable
+	verify := func(rs *batch.Resume) error {
+		if err := rs.CheckShard(b.cfg.Shard); err != nil {
+			return usagef("--resume %s: %v", b.outPath, err)
+		}
+		if reread {
+			return verifyResume(rs, seeker, b.name, retry)
+		}
+		return nil
 	}
 	res, err := openResult(b.outPath, b.stdout, b.f.resume, b.f.force, verify, locked)
 	if err != nil {
@@ -307,7 +313,7 @@ func (b *batchCmd) openResult(locked func() error) error {
 	if res.resume == nil {
 		return nil
 	}
-	if verify != nil {
+	if reread {
 		// verify may have read the input again: start the run's reader
 		// afresh.
 		if _, err := seeker.Seek(0, io.SeekStart); err != nil {

@@ -333,3 +333,42 @@ func TestDrillMergeNightlyShards(t *testing.T) {
 	}
 	t.Logf("%d lines merged; the nightly shards sent %d requests", len(got), s.Stats().Requests-before)
 }
+
+// TestDrillResumeWithAnotherShard: a shard's result resumed with another
+// --shard, or none (an operator finishing "the rest" on one machine, a pod
+// given the wrong index), kept the first run's placeholders for the other
+// shards' lines as final: exit 0, and those lines were never sent. The
+// resume must be refused (exit 2) with the shard the result was written
+// for, leaving the file as it was.
+func TestDrillResumeWithAnotherShard(t *testing.T) {
+	const rows = 60
+	d := newDrill(t, rows, false, false)
+	d.s.onRequest(func(n int64) {
+		if n == 5 {
+			d.s.down.Store(true)
+		}
+	})
+	if code, stderr := d.run(context.Background(), "--shard", "0/3", "--attempts", "1", "--abort-after", "0"); code != exitNotAllOK {
+		t.Fatalf("shard 0/3 during an outage: exit %d, want 1\n%s", code, stderr)
+	}
+	d.s.down.Store(false)
+	saved := fileBytes(t, d.out)
+	for _, args := range [][]string{{"--shard", "1/3"}, {"--shard", "0/2"}, {}} {
+		before := d.s.requests.Load()
+		code, stderr := d.run(context.Background(), append([]string{"--resume"}, args...)...)
+		if code != exitUsage || !strings.Contains(stderr, "--shard 0/3") {
+			t.Errorf("resume %v of a --shard 0/3 result: exit %d, want 2 naming --shard 0/3\n%s", args, code, stderr)
+		}
+		if !bytes.Equal(saved, fileBytes(t, d.out)) || d.s.requests.Load() != before {
+			t.Errorf("resume %v of a --shard 0/3 result changed the result or sent requests", args)
+		}
+	}
+	if code, stderr := d.run(context.Background(), "--resume", "--shard", "0/3"); code != exitOK {
+		t.Fatalf("resume with the same shard: exit %d, want 0\n%s", code, stderr)
+	}
+	for line, r := range checkOneRowPerLine(t, d.out, rows) {
+		if r.Status != report.StatusOK && !strings.HasPrefix(r.Message, report.OtherShardPrefix) {
+			t.Errorf("line %d = %s %q, want ok or another shard's", line, r.Status, r.Message)
+		}
+	}
+}
