@@ -29,6 +29,9 @@ type Resume struct {
 	NotOK int
 	// MaxLine is the highest input line the earlier result has a row for.
 	MaxLine int
+	// Valid is the number of rows with status valid: written by a dry run
+	// or validate, never sent.
+	Valid int
 	// Shard is the --shard ("K/N") of the run that wrote the earlier
 	// result, as its placeholders for other shards' lines say; "" if it
 	// has none.
@@ -129,6 +132,9 @@ func LoadResume(name string, f io.Reader, keep func(report.Result) error) (rs *R
 		}
 		if res.Status == report.StatusFailed || res.Status == report.StatusInvalid {
 			r.NotOK++
+		}
+		if res.Status == report.StatusValid {
+			r.Valid++
 		}
 		return nil
 	})

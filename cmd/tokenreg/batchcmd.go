@@ -299,6 +299,11 @@ func (b *batchCmd) openResult(locked func() error) error {
 		if err := rs.CheckShard(b.cfg.Shard); err != nil {
 			return usagef("--resume %s: %v", b.outPath, err)
 		}
+		if rs.Valid > 0 && !b.f.dryRun {
+			// A dry run's rows are final for a dry run only: kept, they
+			// would never be sent, and the run would end "done".
+			return usagef("--resume %s: it is the result of a dry run or of validate (%d rows valid, none sent): start the real run with --force to replace it, or write elsewhere with --out", b.outPath, rs.Valid)
+		}
 		if reread {
 			return verifyResume(rs, seeker, b.name, retry)
 		}

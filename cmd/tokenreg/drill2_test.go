@@ -371,3 +371,35 @@ func TestDrillResumeWithAnotherShard(t *testing.T) {
 		}
 	}
 }
+
+// TestDrillResumeOfADryRun: `run --dry-run` writes the default result
+// (INPUT.result.csv) with every row `valid`; the real `run` then says the
+// file exists and to use --resume; `run --resume` kept the `valid` rows as
+// final and ended "done", exit 0, with nothing sent. A real run must
+// refuse to continue a dry run's (or validate's) result, naming --force,
+// and change nothing; a dry run may continue one.
+func TestDrillResumeOfADryRun(t *testing.T) {
+	const rows = 20
+	d := newDrill(t, rows, false, false)
+	if code, stderr := d.run(context.Background(), "--dry-run"); code != exitOK {
+		t.Fatalf("dry run: exit %d, want 0\n%s", code, stderr)
+	}
+	if code, stderr := d.run(context.Background()); code != exitUsage || !strings.Contains(stderr, "--resume") {
+		t.Fatalf("real run after the dry run: exit %d, want 2 pointing to --resume\n%s", code, stderr)
+	}
+	saved := fileBytes(t, d.out)
+	code, stderr := d.run(context.Background(), "--resume")
+	if code != exitUsage || !strings.Contains(stderr, "--force") {
+		t.Errorf("--resume of a dry run's result: exit %d, want 2 naming --force\n%s", code, stderr)
+	}
+	if !bytes.Equal(saved, fileBytes(t, d.out)) || d.s.requests.Load() != 0 {
+		t.Errorf("--resume of a dry run's result changed it or sent %d requests", d.s.requests.Load())
+	}
+	if code, stderr := d.run(context.Background(), "--resume", "--dry-run"); code != exitOK {
+		t.Errorf("--resume --dry-run of a dry run's result: exit %d, want 0\n%s", code, stderr)
+	}
+	if code, stderr := d.run(context.Background(), "--force"); code != exitOK {
+		t.Fatalf("--force: exit %d, want 0\n%s", code, stderr)
+	}
+	d.check("dry-run+resume+force")
+}
