@@ -264,6 +264,11 @@ func clientFlagError(err error) error {
 // progress bar knows the total.
 func (b *batchCmd) openInput() error {
 	retry := b.mode == modeRetry
+	if retry && b.input != "-" {
+		if err := resultInUse(b.input); err != nil {
+			return err
+		}
+	}
 	in, name, total, err := openInput(b.input, b.stdin, retry, b.cfg.Select)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokenreg/tokenreg/client/clienttest"
+	"github.com/tokenreg/tokenreg/internal/safefile"
 	"github.com/tokenreg/tokenreg/ledger"
 	"github.com/tokenreg/tokenreg/report"
 )
@@ -402,4 +403,38 @@ func TestDrillResumeOfADryRun(t *testing.T) {
 		t.Fatalf("--force: exit %d, want 0\n%s", code, stderr)
 	}
 	d.check("dry-run+resume+force")
+}
+
+// TestDrillRetryOrMergeOfAResultBeingWritten: `retry` or `merge` of a result
+// that a run is still writing (it holds RESULT.lock) read the rows written
+// so far and ended as if that were all: a retry "with nothing to do", a
+// "merged" result of a fraction of the lines. Both must refuse (exit 2),
+// naming the run, and write nothing.
+func TestDrillRetryOrMergeOfAResultBeingWritten(t *testing.T) {
+	d := newDrill(t, 10, false, false, 3)
+	if code, stderr := d.run(context.Background()); code != exitNotAllOK {
+		t.Fatalf("run: exit %d, want 1\n%s", code, stderr)
+	}
+	lock, err := safefile.TryLock(d.out+".lock", "pid 4242 on testhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	before := d.s.requests.Load()
+	code, _, stderr := cli{env: demoEnv(d.s.URL)}.run(t, context.Background(), "", "retry", d.out, "--rate", "0", "--progress", "never")
+	if code != exitUsage || !strings.Contains(stderr, "pid 4242") || d.s.requests.Load() != before {
+		t.Errorf("retry of a result being written: exit %d after %d requests, want 2 naming pid 4242 after none\n%s", code, d.s.requests.Load()-before, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(d.out), "result.retry.csv")); err == nil {
+		t.Error("the refused retry wrote its result")
+	}
+	code, stdout, stderr := cli{}.run(t, context.Background(), "", "merge", d.out)
+	if code != exitUsage || !strings.Contains(stderr, "pid 4242") || stdout != "" {
+		t.Errorf("merge of a result being written: exit %d, want 2 naming pid 4242, nothing on stdout\n%s", code, stderr)
+	}
+	lock.Unlock()
+	code, _, stderr = cli{env: demoEnv(d.s.URL)}.run(t, context.Background(), "", "retry", d.out, "--rate", "0", "--progress", "never")
+	if code != exitNotAllOK || d.s.requests.Load()-before != 1 {
+		t.Errorf("retry once the run is done: exit %d after %d requests, want 1 after 1 (line 5)\n%s", code, d.s.requests.Load()-before, stderr)
+	}
 }

@@ -64,6 +64,11 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		}
 	}
 
+	for _, f := range files {
+		if err := resultInUse(f); err != nil {
+			return exitUsage, err
+		}
+	}
 	m := newMerger(files)
 	if err := m.assignShards(ctx); err != nil {
 		return exitUsage, err
