@@ -300,7 +300,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		}
 		switch d.act {
 		case drop:
-			if p.cfg.Ledger != nil && prior.bound != 0 {
+			if p.cfg.Ledger != nil && prior.bound != 0 && !p.cfg.DryRun {
 				if err := p.keepRecorded(ctx, &row, prior); err != nil {
 					return err
 				}
