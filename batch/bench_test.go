@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -112,4 +114,55 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Fatalf("%d rows ok, want %d", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkValidate measures what `tokenreg validate` does with a
+// 100,000-row file: the pre-pass that counts the rows, then a dry Run that
+// checks every row (CSV, values, duplicates, in-file conflicts) and writes
+// its result row to a file: rows/s, ns/row and allocs/row.
+func BenchmarkValidate(b *testing.B) {
+	const rows = 100_000
+	in := benchInput(rows)
+	out, err := os.Create(filepath.Join(b.TempDir(), "validate.result.csv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.SetBytes(int64(len(in)))
+	b.ResetTimer()
+	for range b.N {
+		rd, err := NewReader("bench.csv", bytes.NewReader(in), ReaderOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := rd.Count()
+		if err != nil || n != rows {
+			b.Fatalf("Count = %d, %v; want %d", n, err, rows)
+		}
+		if rd, err = NewReader("bench.csv", bytes.NewReader(in), ReaderOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := out.Seek(0, io.SeekStart); err != nil {
+			b.Fatal(err)
+		}
+		w := report.NewWriter(out)
+		if err := w.WriteHeader(); err != nil {
+			b.Fatal(err)
+		}
+		sum := report.NewSummary(time.Now())
+		if _, err := Run(context.Background(), rd, w, sum, Config{DryRun: true, Rows: n}); err != nil {
+			b.Fatalf("Run = %v", err)
+		}
+		if got := sum.Count(report.StatusValid); got != rows {
+			b.Fatalf("%d rows valid, want %d", got, rows)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	total := float64(rows) * float64(b.N)
+	b.ReportMetric(total/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/total, "ns/row")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/total, "allocs/row")
 }

@@ -33,14 +33,24 @@
 // separator, and splits records itself, so that a classic-Mac file, a
 // broken quote or a 100 MB field can neither drop a line silently nor grow
 // memory. input.go maps the header by its aliases (csvfile.FoldName) and
-// picks each row's fields by column index from the raw record. gocsv is not
-// on this path: its Unmarshaller reads only through a concrete
-// *encoding/csv.Reader, which cannot bound a record before allocating it,
-// read lone-CR line ends or say where a broken multi-line quote started;
-// its other streaming entry points hide a goroutine and lose the context;
-// and its per-row reflection was the reader's largest cost when it mapped
-// the rows (1,000,000 rows must validate within SPEC §7's 5 s). Mapping a
-// header to a struct is all it would do here, and the aliases do that.
+// picks each row's fields by column index from the raw record.
+//
+// gocsv (SPEC §2's CSV mapper) is used where per-row cost does not matter
+// and a struct's tags say the layout best: the ledger's export is written
+// through it, and the ledger's import maps an export or a hand-made result
+// file to a struct through it (ledger/csv.go), a batch of records at a time
+// read through csvfile. It is not on this path: its Unmarshaller reads only
+// through a concrete *encoding/csv.Reader, which cannot bound a record
+// before allocating it, read lone-CR line ends or say where a broken
+// multi-line quote started; its other streaming entry points hide a
+// goroutine and lose the context; and its per-row reflection was the
+// reader's largest cost when it mapped the rows (1,000,000 rows must
+// validate within SPEC §7's 5 s). Mapping a header to a struct is all it
+// would do here, and the aliases do that. The result file keeps its
+// hand-written Writer and Reader (report) for the same reasons: the Writer
+// is on every run's hot path, --resume reads a whole earlier result with
+// the Reader, and the Reader names the exact line of a bad cell and goes
+// on; the ledger's import reads result files through that Reader too.
 //
 // batch does not parse flags, read the environment or open files other than
 // through the values it is given.

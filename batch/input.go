@@ -98,7 +98,21 @@ func (r *Row) Result(st report.Status, msg string) report.Result {
 // raw, it would make an invalid value look valid, or reorder the cell.
 // Only invalid rows hold such characters (valueProblem refuses them).
 func displayField(s string) string {
+	if len(s) <= MaxFieldBytes && printableASCII(s) {
+		return s // nearly every cell: nothing to replace, cut or reveal
+	}
 	return safetext.Reveal(clip(s))
+}
+
+// printableASCII reports whether s is printable ASCII only: no control
+// character, nothing beyond U+007E.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // clip makes a value valid UTF-8 and cuts it to MaxFieldBytes, for quoting
@@ -134,6 +148,9 @@ type ReaderOptions struct {
 	// input whose header has the result file's status, code and message
 	// columns is read so whatever this says.
 	Unescape bool
+	// NoSHA256 skips hashing the bytes (SHA256 returns ""): for a pre-pass
+	// whose reader only counts, the run's own reader hashes them.
+	NoSHA256 bool
 }
 
 // separators are the separators an input may be written with: the one its
@@ -143,8 +160,12 @@ const separators = ",;\t|"
 // NewReader reads and checks the header. name is used in errors. The
 // returned error is an *InputError for a file that cannot be used.
 func NewReader(name string, r io.Reader, opt ReaderOptions) (*Reader, error) {
-	sum := sha256.New()
-	cr, err := csvfile.NewReader(io.TeeReader(r, sum), csvfile.Options{
+	var sum hash.Hash
+	if !opt.NoSHA256 {
+		sum = sha256.New()
+		r = io.TeeReader(r, sum)
+	}
+	cr, err := csvfile.NewReader(r, csvfile.Options{
 		Separators: []byte(separators),
 		Score:      scoreHeader,
 		UTF16:      true,
@@ -304,13 +325,15 @@ func quoteList(ss []string) string {
 	return strings.Join(parts, ",")
 }
 
+func (rd *Reader) inputName() string { return rd.name }
+
 // HasStatus reports whether the input has a status column (a result file).
 func (rd *Reader) HasStatus() bool { return rd.hasStat }
 
 // SHA256 returns the hex SHA-256 of the input bytes once Read has returned
 // io.EOF; before that it returns "".
 func (rd *Reader) SHA256() string {
-	if !rd.eof {
+	if !rd.eof || rd.sum == nil {
 		return ""
 	}
 	return hex.EncodeToString(rd.sum.Sum(nil))
@@ -439,6 +462,9 @@ func typeValue(s string) bool {
 
 func blankRecord(rec []string) bool {
 	for _, f := range rec {
+		if len(f) > 0 && f[0] > ' ' && f[0] < utf8.RuneSelf {
+			return false // an ASCII character that is no space
+		}
 		if strings.TrimSpace(f) != "" {
 			return false
 		}
@@ -557,6 +583,9 @@ func problem(row *Row) string {
 // which a server compares byte for byte and answers with a puzzling "user
 // not found". The message names the character and its position.
 func valueProblem(name, v string) string {
+	if len(v) <= MaxFieldBytes && printableASCII(v) {
+		return "" // nearly every cell
+	}
 	if !utf8.ValidString(v) {
 		return fmt.Sprintf("%s is not valid UTF-8: save the file as UTF-8", name)
 	}

@@ -355,17 +355,17 @@ func TestDedupGrowsAndFinds(t *testing.T) {
 	d := newDedup(0)
 	const n = 5000
 	for i := range n {
-		if first, _ := d.check(client.OTP, fmt.Sprintf("SN%d", i), "u", i+2); first != 0 {
+		if first := d.check(client.OTP, fmt.Sprintf("SN%d", i), "u", i+2).first; first != 0 {
 			t.Fatalf("SN%d first seen at %d, want new", i, first)
 		}
 	}
 	for i := range n {
-		first, other := d.check(client.OTP, fmt.Sprintf("SN%d", i), "v", n+i+2)
-		if first != i+2 || !other {
+		s := d.check(client.OTP, fmt.Sprintf("SN%d", i), "v", n+i+2)
+		if first, other := s.first, s.otherUser; first != i+2 || !other {
 			t.Fatalf("SN%d = line %d other %v, want line %d other true", i, first, other, i+2)
 		}
 	}
-	if first, _ := d.check(client.SMS, "SN1", "u", 99999); first != 0 {
+	if first := d.check(client.SMS, "SN1", "u", 99999).first; first != 0 {
 		t.Errorf("same serial as SMS = duplicate of %d, want new (the type is part of the key)", first)
 	}
 }
@@ -403,21 +403,32 @@ func TestPhoneVariant(t *testing.T) {
 		{"alice", "0060120000001", "line 2 gives this user the same phone number"},
 		{"erin", "0120000002", ""},
 		{"frank", "+120000002", "line 7 gives the same phone number"},
-		{"gina", "+60120000003", ""}, // a different number
-		{"hank", "60120000030", ""},  // not a prefix variant: a digit more at the end
+		{"gina", "+60120000003", ""},                                    // a different number
+		{"hank", "60120000030", ""},                                     // not a prefix variant: a digit more at the end
+		{"ivy", "+0060120000003", "line 9 gives the same phone number"}, // an unusual prefix
+		{"gina", "0060120000003", "line 9 gives this user the same phone number"},
 	}
 	d := newDedup(0)
 	for i, r := range rows {
 		row := Row{Line: i + 2, Username: r.user, TokenSn: r.sn, TokenType: client.SMS}
-		d.check(row.TokenType, row.TokenSn, row.Username, row.Line)
-		got := d.phoneVariant(&row)
+		got := phoneVariant(d.check(row.TokenType, row.TokenSn, row.Username, row.Line))
 		if r.want == "" && got != "" || !strings.Contains(got, r.want) {
 			t.Errorf("line %d (%s, %s): warning %q, want %q", row.Line, r.user, r.sn, got, r.want)
 		}
 	}
+	// The table grows past its first size: the writings of a number are
+	// still found together.
+	for i := range 5000 {
+		d.check(client.SMS, fmt.Sprintf("+6013%08d", i), "u", 100+i)
+	}
+	for i := range 5000 {
+		s := d.check(client.SMS, fmt.Sprintf("06013%08d", i), "v", 10000+i)
+		if s.first != 0 || s.variant != 100+i || !s.variantOther {
+			t.Fatalf("06013%08d after growth: %+v, want variant of line %d for another user", i, s, 100+i)
+		}
+	}
 	otp := Row{Line: 99, Username: "zed", TokenSn: "60120000001", TokenType: client.OTP}
-	d.check(otp.TokenType, otp.TokenSn, otp.Username, otp.Line)
-	if got := d.phoneVariant(&otp); got != "" {
+	if got := phoneVariant(d.check(otp.TokenType, otp.TokenSn, otp.Username, otp.Line)); got != "" {
 		t.Errorf("an OTP serial got the phone warning %q", got)
 	}
 }

@@ -4,9 +4,27 @@ import (
 	"context"
 	"iter"
 	"sync"
+	"time"
 
+	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/report"
 )
+
+// asyncLedger is a Ledger that can record a success without a goroutine
+// waiting for it (ledger.Ledger): done is called once, with what Record
+// would return, once the record is durable.
+type asyncLedger interface {
+	RecordAsync(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool, done func(error))
+}
+
+// recordDepth is how many successes may wait for their record at a time.
+// The ledger commits the records queued meanwhile in rounds at most every
+// 50 ms, each one transaction and one fsync (ledger/commit.go), so the
+// depth must hold what a run at full speed answers in a round and its
+// fsync (about 8,000 rows/s × 60 ms here), or the run waits on the disk.
+// A kill loses the result rows of those waiting; --resume finds them in
+// the ledger, or meets their lost success.
+const recordDepth = 1024
 
 // ahead is an answered row on its way to the writer, with the outcome of
 // its ledger record if it needed one.
@@ -26,11 +44,13 @@ type ahead struct {
 // The other rows (skipped, invalid, failed) go on at once, past the
 // successes still waiting for their commit: results are written in
 // completion order anyway, and a nightly run's 99% of rows found in the
-// ledger must not queue behind the fsync of the 1% it sends. At most depth
-// successes wait at a time; a crash loses their result rows, but each has
-// its intent (or, once committed, its record) in the ledger. Without a
-// ledger it adds nothing: no goroutine, no channel.
-func (p *pipeline) recordAhead(in <-chan outcome, depth int) iter.Seq[ahead] {
+// ledger must not queue behind the fsync of the 1% it sends. At most
+// recordDepth successes wait at a time; a crash loses their result rows,
+// but each has its intent (or, once committed, its record) in the ledger,
+// so a resume skips it or meets its own lost success. Without a ledger it
+// adds nothing: no goroutine, no channel.
+func (p *pipeline) recordAhead(in <-chan outcome) iter.Seq[ahead] {
+	depth := recordDepth
 	if p.cfg.Ledger == nil {
 		return func(yield func(ahead) bool) {
 			for o := range in {
@@ -56,9 +76,19 @@ func (p *pipeline) recordAhead(in <-chan outcome, depth int) iter.Seq[ahead] {
 				continue
 			}
 			slots <- struct{}{}
+			// The run's context may be cancelled by now; the ledger must
+			// still learn the outcome.
+			if al, ok := p.cfg.Ledger.(asyncLedger); ok {
+				wg.Add(1)
+				al.RecordAsync(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost, func(err error) {
+					// The writer drains out to the end (see write).
+					out <- ahead{o: o, recorded: true, recordErr: err}
+					<-slots
+					wg.Done()
+				})
+				continue
+			}
 			wg.Go(func() {
-				// The run's context may be cancelled by now; the ledger
-				// must still learn the outcome.
 				err := p.cfg.Ledger.Record(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost)
 				out <- ahead{o: o, recorded: true, recordErr: err}
 				<-slots

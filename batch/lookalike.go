@@ -83,6 +83,9 @@ func serialProblem(v string) string {
 // (Кирилл, Ελένη, 王伟, محمد٣) is left alone, and so is an apostrophe inside
 // one (O’Brien).
 func usernameProblem(v string) string {
+	if isASCII(v) {
+		return "" // the common case: nothing here can be a look-alike
+	}
 	pos, latin, ascii := 0, false, false
 	var mixed, digit rune
 	mixedPos, digitPos := 0, 0
@@ -132,4 +135,13 @@ func smsHint(v string) string {
 		return fmt.Sprintf("it contains the non-ASCII character U+%04X at position %d", r, pos)
 	}
 	return ""
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -1,8 +1,6 @@
 package batch
 
 import (
-	"strings"
-
 	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/report"
 )
@@ -11,8 +9,8 @@ import (
 // row: its result row, and the facts about it that the writer, the ledger,
 // the breaker and a later --resume act on. The facts travel as fields; the
 // notes that tell the operator about them are appended to the message in one
-// place (result) and read back in one place (parseNotes), when an earlier
-// result file is read.
+// place (result, through report.WithNotes) and read back in one place
+// (report.ParseNotes), when an earlier result file is read.
 type outcome struct {
 	report.Result // Message without the notes below
 	// tokenType is the row's token type; valid when the row was sent.
@@ -25,17 +23,13 @@ type outcome struct {
 	lost bool
 }
 
-// The notes appended to a row's message (SPEC §5). Each says one fact; the
-// wording may change, as long as parseNotes reads back every wording a
-// released tokenreg wrote.
+// The notes appended to a row's message (SPEC §5) are part of the result
+// file's format: report writes (WithNotes) and reads them back (ParseNotes),
+// for batch and for the ledger's import alike.
 const (
-	// lostNote: a needs-action code after an attempt with unknown outcome.
-	lostNote = report.LostSuccessNote
-	// maybeNote: a transient code every time, after an attempt with
-	// unknown outcome.
-	maybeNote = " (an earlier attempt's answer was lost; the token may already be registered to this user)"
-	// unknownNote: an error row whose request may have reached the server.
-	unknownNote = " (outcome unknown: the request may have reached the server)"
+	lostNote    = report.LostNote    // a needs-action code after an attempt with unknown outcome
+	maybeNote   = report.MaybeNote   // a transient code every time, after one
+	unknownNote = report.UnknownNote // an error row whose request may have reached the server
 )
 
 // result is the row as written: the message carries the notes that say
@@ -46,38 +40,17 @@ func (o *outcome) result() report.Result {
 	return r
 }
 
-// withNotes appends to msg the note for the facts of a row with status st.
-// It is the only place the notes are written.
+// withNotes appends to msg the note for the facts of a row with status st
+// (report.WithNotes, the only place the notes are written).
 func withNotes(st report.Status, msg string, unknown, lost bool) string {
-	switch {
-	case st == report.StatusFailed && lost:
-		return msg + lostNote
-	case st == report.StatusFailed && unknown:
-		return msg + maybeNote
-	case st == report.StatusError && unknown:
-		return msg + unknownNote
-	}
-	return msg
+	return report.WithNotes(st, msg, unknown, lost)
 }
 
 // parseNotes is withNotes read back, for a row of an earlier result file
-// (--resume, and retry's input): the message without its note, and the
-// facts the note stated. It is the only place the notes are read.
+// (--resume, and retry's input): report.ParseNotes, the only place the
+// notes are read.
 func parseNotes(st report.Status, msg string) (base string, unknown, lost bool) {
-	switch st {
-	case report.StatusFailed:
-		if b, ok := strings.CutSuffix(msg, lostNote); ok {
-			return b, true, true
-		}
-		if b, ok := strings.CutSuffix(msg, maybeNote); ok {
-			return b, true, false
-		}
-	case report.StatusError:
-		if b, ok := strings.CutSuffix(msg, unknownNote); ok {
-			return b, true, false
-		}
-	}
-	return msg, false, false
+	return report.ParseNotes(st, msg)
 }
 
 // sent reports whether a request went out for the row.

@@ -245,7 +245,7 @@ func (r *Resume) Verify(rd *Reader) error {
 // (check). fn, if not nil, is given each row the earlier result has a row
 // for, with that row. It returns how many such rows it met and the line of
 // the last row read, for complete.
-func (r *Resume) walk(rd *Reader, fn func(*Row, prior)) (matched, last int, err error) {
+func (r *Resume) walk(rd rowReader, fn func(*Row, prior)) (matched, last int, err error) {
 	for {
 		row, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -257,7 +257,7 @@ func (r *Resume) walk(rd *Reader, fn func(*Row, prior)) (matched, last int, err 
 		last = row.Line
 		p, ok, err := r.check(&row)
 		if err != nil {
-			return matched, last, &InputError{Name: rd.name, Line: row.Line, Err: err}
+			return matched, last, &InputError{Name: rd.inputName(), Line: row.Line, Err: err}
 		}
 		if ok {
 			matched++

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"iter"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -134,10 +135,25 @@ type pipeline struct {
 	out      *report.Writer
 	sum      *report.Summary
 	results  chan outcome
-	limited  bool // read stopped at cfg.Limit; set by read before g.Wait returns
+	// decided carries the rows the reader decides itself (invalid,
+	// skipped, valid) to the writer in batches: one hand-off per batch, not
+	// per row. free gives the batches back for reuse; pending is the batch
+	// the reader is filling.
+	decided chan []outcome
+	free    chan []outcome
+	pending []outcome
+	limited bool // read stopped at cfg.Limit; set by read before g.Wait returns
 	// ledgerFailed: a Record failed; set by write before it returns.
 	ledgerFailed bool
 }
+
+// decidedBatches is the number of batches of decidedBatch rows between the
+// reader and the writer: the reader fills one while the writer writes
+// another.
+const (
+	decidedBatches = 4
+	decidedBatch   = 256
+)
 
 // Run reads every row from rd and writes exactly one result per decided row
 // to out, counting it in sum. Cancelling ctx is a graceful stop: reading
@@ -174,8 +190,14 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 		// Unbuffered: an answered row waits in its worker, not in a queue,
 		// so a crash loses no more than the rows in flight (SPEC §5).
 		results:  make(chan outcome),
+		decided:  make(chan []outcome, decidedBatches),
+		free:     make(chan []outcome, decidedBatches),
 		slots:    newSlots(cfg.Workers),
 		timeouts: newTimeouts(cfg.AbortAfter, cfg.Workers),
+	}
+
+	for range decidedBatches {
+		p.free <- make([]outcome, 0, decidedBatch)
 	}
 
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -236,11 +258,16 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 }
 
 // read validates the rows in file order and hands the sendable ones to the
-// workers through the scheduler; the others go straight to the writer. It
-// owns jobs. What happens to each row is decide's choice.
+// workers through the scheduler; the others go to the writer in batches. It
+// owns jobs and decided. What happens to each row is decide's choice.
 func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs chan<- job) error {
 	defer close(jobs)
+	defer func() {
+		p.flush()
+		close(p.decided)
+	}()
 	dd := newDedup(p.cfg.Rows)
+	in := newReadAhead(rd, dd)
 	// otpUsers finds a user's second OTP row for validate's warning; only a
 	// dry run pays for it.
 	var otpUsers map[uint64]uint32
@@ -251,7 +278,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 	lastLine := 0 // the last row's line
 	submitted := 0
 	for ctx.Err() == nil {
-		row, err := rd.Read()
+		row, err := in.Read()
 		if errors.Is(err, io.EOF) {
 			if err := p.cfg.Resume.complete(matched, lastLine); err != nil {
 				return &InputError{Name: rd.name, Err: err}
@@ -269,7 +296,7 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		if resumed {
 			matched++
 		}
-		if p.cfg.Select != nil && !p.cfg.Select(&row) {
+		if p.cfg.Select != nil && !p.selected(row) {
 			continue
 		}
 		if row.Warning != "" {
@@ -280,12 +307,13 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 			owned:  p.cfg.Shard.Owns(row.Username),
 			ledger: p.cfg.Ledger != nil, dryRun: p.cfg.DryRun, shard: p.cfg.Shard,
 		}
+		var seen seen
 		if row.Problem == "" {
 			// The index sees every valid row, whatever its shard or earlier
 			// result, so that a duplicate is found wherever its first is.
-			var other bool
-			f.dupOf, other = dd.check(row.TokenType, row.TokenSn, row.Username, row.Line)
-			if f.dupOf > 0 && other && f.owned && !(resumed && prior.final) {
+			seen = dd.check(row.TokenType, row.TokenSn, row.Username, row.Line)
+			f.dupOf = seen.first
+			if f.dupOf > 0 && seen.otherUser && f.owned && !(resumed && prior.final) {
 				p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", f.dupOf, "username", row.Username, "problem", "the same "+row.TokenType.String()+" "+noun(row.TokenType)+" given to two users")
 			}
 		}
@@ -308,15 +336,18 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		case emit:
 			msg := d.message
 			if d.status == report.StatusValid {
-				msg = p.conflict(&row, dd, otpUsers)
+				msg = p.conflict(&row, seen, dd, otpUsers)
 			}
 			o := outcome{Result: row.Result(d.status, msg), tokenType: row.TokenType}
 			o.FinishedAt = p.cfg.Now()
-			p.results <- o
+			p.emit(o)
 		case send:
 			// An error row of an earlier result (--resume, or retry's
 			// input) may say its request reached the server unanswered.
 			_, retryUnknown, _ := parseNotes(report.Status(row.Status), row.Message)
+			// The rows decided so far are written while this one waits
+			// for a worker.
+			p.flush()
 			// Two ways to stop here: the canary's limit, or a stop while
 			// waiting for the workers. Either way the row is not sent.
 			limited := p.cfg.Limit > 0 && submitted == p.cfg.Limit
@@ -325,12 +356,38 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 				if resumed {
 					p.carry(&row, prior)
 				}
-				return p.carryOver(rd)
+				return p.carryOver(in)
 			}
 			submitted++
 		}
 	}
-	return p.carryOver(rd)
+	return p.carryOver(in)
+}
+
+// selected asks Config.Select about a copy of row: a pointer given to a
+// function value escapes, and row would be allocated on the heap for every
+// row of every run.
+func (p *pipeline) selected(row Row) bool { return p.cfg.Select(&row) }
+
+// emit queues a row the reader decided for the writer: nothing is in
+// flight for it and --resume decides it again, so it may wait for the rest
+// of its batch. It waits for a free batch when the writer is behind.
+func (p *pipeline) emit(o outcome) {
+	if p.pending == nil {
+		p.pending = <-p.free
+	}
+	p.pending = append(p.pending, o)
+	if len(p.pending) == cap(p.pending) {
+		p.flush()
+	}
+}
+
+// flush hands the batch of decided rows to the writer.
+func (p *pipeline) flush() {
+	if len(p.pending) > 0 {
+		p.decided <- p.pending
+		p.pending = nil
+	}
 }
 
 // keepRecorded records in the ledger a success that the earlier result
@@ -351,9 +408,9 @@ func (p *pipeline) keepRecorded(ctx context.Context, row *Row, prior prior) erro
 
 // conflict is validate's warning for a valid row that an earlier line of
 // the file conflicts with (a second OTP token for its user, its phone
-// number written another way), logged too; "" if none. otpUsers maps a
-// user's hash to the line of its first OTP row.
-func (p *pipeline) conflict(row *Row, dd *dedup, otpUsers map[uint64]uint32) string {
+// number written another way, which check saw), logged too; "" if none.
+// otpUsers maps a user's hash to the line of its first OTP row.
+func (p *pipeline) conflict(row *Row, seen seen, dd *dedup, otpUsers map[uint64]uint32) string {
 	if row.TokenType == client.OTP {
 		k := maphash.String(dd.seed, userKey(row.Username))
 		first, ok := otpUsers[k]
@@ -364,7 +421,7 @@ func (p *pipeline) conflict(row *Row, dd *dedup, otpUsers map[uint64]uint32) str
 		p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "first_line", first, "username", row.Username, "problem", "second OTP token for a user")
 		return fmt.Sprintf("warning: line %d already gives this user an OTP token; the server will answer 29008 (one OTP token per user)", first)
 	}
-	w := dd.phoneVariant(row)
+	w := phoneVariant(seen)
 	if w != "" {
 		p.cfg.Logger.Warn("in-file conflict", "line", row.Line, "username", row.Username, "problem", w)
 	}
@@ -384,17 +441,73 @@ func (p *pipeline) carry(row *Row, prior prior) {
 // carryOver reads the rest of the input after a stop, to carry the lines
 // of the earlier result that the run did not reach (see carry). It reads
 // only when the earlier result had rows to send again.
-func (p *pipeline) carryOver(rd *Reader) error {
+func (p *pipeline) carryOver(in *readAhead) error {
 	rs := p.cfg.Resume
 	if rs == nil || rs.Final == rs.Rows {
 		return nil
 	}
-	_, _, err := rs.walk(rd, func(row *Row, prior prior) {
+	_, _, err := rs.walk(in, func(row *Row, prior prior) {
 		if !prior.final {
 			p.carry(row, prior)
 		}
 	})
 	return err
+}
+
+// incoming yields the rows to write, in the order they come, until the
+// reader and the workers are done: the reader's batches of decided rows,
+// and the rows the workers answered, through recordAhead (which records the
+// successes in the ledger first). A batch is given back once yielded.
+func (p *pipeline) incoming() iter.Seq[ahead] {
+	return func(yield func(ahead) bool) {
+		results := p.results
+		var answered chan ahead
+		if p.cfg.Ledger != nil {
+			// recordAhead consumes the results; its rows come through
+			// answered.
+			results, answered = nil, make(chan ahead)
+			go func() {
+				defer close(answered)
+				for a := range p.recordAhead(p.results) {
+					answered <- a
+				}
+			}()
+		}
+		decided := p.decided
+		for decided != nil || results != nil || answered != nil {
+			var a ahead
+			select {
+			case batch, ok := <-decided:
+				if !ok {
+					decided = nil
+					continue
+				}
+				for _, o := range batch {
+					if !yield(ahead{o: o}) {
+						return
+					}
+				}
+				clear(batch)
+				p.free <- batch[:0]
+				continue
+			case o, ok := <-results:
+				if !ok {
+					results = nil
+					continue
+				}
+				a = ahead{o: o}
+			case x, ok := <-answered:
+				if !ok {
+					answered = nil
+					continue
+				}
+				a = x
+			}
+			if !yield(a) {
+				return
+			}
+		}
+	}
 }
 
 // write owns the result writer, the summary and the circuit breaker. It
@@ -409,7 +522,7 @@ func (p *pipeline) write(stop context.CancelCauseFunc) (unsaved []report.Result,
 		}
 	}()
 	br := newBreaker(p.cfg.AbortAfter)
-	for a := range p.recordAhead(p.results, 4*p.cfg.Workers) {
+	for a := range p.incoming() {
 		o := a.o
 		r := o.result()
 		if werr != nil {

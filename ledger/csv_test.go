@@ -3,12 +3,15 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"encoding/csv"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/report"
 )
 
 func TestExportImportRoundTrip(t *testing.T) {
@@ -184,9 +187,18 @@ func TestImportMalformed(t *testing.T) {
 		want string
 	}{
 		{"empty", "", "empty: no header"},
-		{"unterminated quote", hdr + ok + "3,\"bob,OTP-2,OTP,ok,0,Success,1,12,\n", "line 3, column "},
-		{"bare quote", hdr + ok + ok + "4,bo\"b,OTP-2,OTP,ok,0,Success,1,12,\n", "line 4, column 5: bare \""},
-		{"torn last line", hdr + ok + "3,bob,OTP-2", "line 3: 3 fields, but the header has 10"},
+		// A full result header: report.Reader's errors are the import's.
+		{"unterminated quote", hdr + ok + "3,\"bob,OTP-2,OTP,ok,0,Success,1,12,\n", "line 3: a quoted field that starts on line 3 is never closed"},
+		{"bare quote", hdr + ok + ok + "4,bo\"b,OTP-2,OTP,ok,0,Success,1,12,\n", "line 4: malformed CSV at column 5: bare \""},
+		{"torn last line", hdr + ok + "3,bob,OTP-2", "line 3: 3 fields, want 10"},
+		{"status with spaces", hdr + ok + "3,bob,OTP-2,OTP, ok ,0,Success,1,12,\n", "line 3: unknown status \" ok \""},
+		{"unknown status", hdr + ok + "3,bob,OTP-2,OTP,done,0,Success,1,12,\n", "line 3: unknown status \"done\""},
+		{"bad finished_at", hdr + ok + "3,bob,OTP-2,OTP,ok,0,Success,1,12,yesterday\n", "line 3: finished_at \"yesterday\" is not an RFC 3339 time"},
+		{"bad line cell", hdr + ok + "x,bob,OTP-2,OTP,ok,0,Success,1,12,\n", "line 3: line \"x\" is not a positive integer"},
+		// A hand-made file: the lenient path's own errors.
+		{"hand-made unterminated quote", "username,tokenSn,tokenType,status\nalice,OTP-1,OTP,ok\n\"bob,OTP-2,OTP,ok\n", "line 3, column "},
+		{"hand-made bare quote", "username,tokenSn,tokenType,status\nalice,OTP-1,OTP,ok\nbo\"b,OTP-2,OTP,ok\n", "line 3, column 3: bare \""},
+		{"hand-made torn line", "username,tokenSn,tokenType,status\nalice,OTP-1,OTP,ok\nbob,OTP-2", "line 3: 2 fields, but the header has 4"},
 		{"too many fields", hdr + "2,alice,OTP-1,OTP,ok,0,Success,1,12,,extra\n", "line 2: 11 fields"},
 		{"unknown token type", hdr + ok + "3,bob,OTP-2,TOTP,ok,0,Success,1,12,\n", "line 3: unknown token type \"TOTP\""},
 		{"empty username", hdr + ok + "3,,OTP-2,OTP,ok,0,Success,1,12,\n", "line 3: empty username"},
@@ -336,5 +348,134 @@ func TestImportOperatorFiles(t *testing.T) {
 				t.Errorf("Import() imported %d, want %d", imported, tt.imported)
 			}
 		})
+	}
+}
+
+// TestImportResultLostSuccess: a failed row of a result file whose message
+// carries the lost-success note (a 29004/29008/29017 after an attempt with
+// unknown outcome) is a registration tokenreg made, and the ledger holds
+// exactly what tokenreg bound (SPEC §5a): import records it flagged lost,
+// as the run records it. The other notes say nothing was bound for sure.
+func TestImportResultLostSuccess(t *testing.T) {
+	ctx := context.Background()
+	msg := func(st report.Status, base string, unknown, lost bool) string {
+		return report.WithNotes(st, base, unknown, lost) // the one writer of the notes
+	}
+	row := func(line int, user, sn, st, code, message, at string) string {
+		var b strings.Builder
+		w := csv.NewWriter(&b)
+		w.Write([]string{fmt.Sprint(line), user, sn, "OTP", st, code, message, "2", "40", at})
+		w.Flush()
+		return b.String()
+	}
+	file := "line,username,tokenSn,tokenType,status,code,message,attempts,duration_ms,finished_at\n" +
+		row(2, "alice", "OTP-1", "failed", "29008", msg(report.StatusFailed, "An OTP token already registered to this user", true, true), "2026-11-28T02:15:00.123Z") +
+		row(3, "bob", "OTP-2", "failed", "10004", msg(report.StatusFailed, "Server busy", true, false), "2026-11-28T02:15:01.000Z") +
+		row(4, "carol", "OTP-3", "error", "", msg(report.StatusError, "timeout", true, false), "2026-11-28T02:15:02.000Z") +
+		row(5, "dave", "OTP-4", "failed", "29008", "An OTP token already registered to this user", "2026-11-28T02:15:03.000Z") +
+		row(6, "erin", "OTP-5", "ok", "0", "Success", "2026-11-28T02:15:04.000Z")
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	imported, skipped, err := l.Import(ctx, strings.NewReader(file), "seed")
+	if err != nil || imported != 2 || skipped != 3 {
+		t.Fatalf("Import() = %d, %d, %v, want 2, 3, nil", imported, skipped, err)
+	}
+	var out strings.Builder
+	if _, err := l.Export(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "username,tokenSn,tokenType,registered_at,run_id,lost\n" +
+		"alice,OTP-1,OTP,2026-11-28T02:15:00.123Z,seed,true\n" +
+		"erin,OTP-5,OTP,2026-11-28T02:15:04.000Z,seed,false\n"
+	if out.String() != want {
+		t.Errorf("Export() after importing a result with a lost success =\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// TestImportResultThroughReader: a file with a full result header is read
+// as report.Reader reads it: formula guards removed from every cell, the
+// header's names folded, the columns in any order.
+func TestImportResultThroughReader(t *testing.T) {
+	ctx := context.Background()
+	file := "\ufeffFinished_At,Message,Code,Status,Token Type,TokenSn,UserName,Line,Attempts,Duration_ms\r\n" +
+		"2026-11-28T02:15:00.123Z,Success,0,OK,OTP,'=OTP-3,'@grace,2,1,12\r\n" +
+		",Success,0,ok,SMS,'+60 123,heidi,3,1,12\r\n"
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	before := time.Now().Truncate(time.Millisecond)
+	imported, skipped, err := l.Import(ctx, strings.NewReader(file), "seed")
+	if err != nil || imported != 2 || skipped != 0 {
+		t.Fatalf("Import() = %d, %d, %v, want 2, 0, nil", imported, skipped, err)
+	}
+	wantLookup(t, l, "@grace", client.OTP, "=OTP-3", true, t1)
+	// An empty finished_at is the time of the import.
+	at, found, err := l.Lookup(ctx, "heidi", client.SMS, "+60 123")
+	if err != nil || !found || at.Before(before) || at.After(time.Now()) {
+		t.Errorf("Lookup(heidi) = %v, %t, %v, want found at the import's time", at, found, err)
+	}
+}
+
+func TestExportEmptyLedger(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	var out strings.Builder
+	n, err := l.Export(context.Background(), &out)
+	if err != nil || n != 0 || out.String() != "username,tokenSn,tokenType,registered_at,run_id,lost\n" {
+		t.Errorf("Export(empty) = %d, %v, %q, want 0, nil and the header alone", n, err, out.String())
+	}
+}
+
+// TestExportManyRows crosses Export's batches: every row once, in order.
+func TestExportManyRows(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{RunID: "r"})
+	const rows = 2*exportBatch + 3
+	var regs []reg
+	for i := range rows {
+		regs = append(regs, reg{fmt.Sprintf("user%04d", i), client.OTP, fmt.Sprintf("OTP-%d", i), t1.Add(time.Duration(i) * time.Second)})
+	}
+	record(t, l, regs...)
+	var out strings.Builder
+	n, err := l.Export(ctx, &out)
+	if err != nil || n != rows {
+		t.Fatalf("Export() = %d, %v, want %d, nil", n, err, rows)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != rows+1 {
+		t.Fatalf("Export() wrote %d lines, want %d", len(lines), rows+1)
+	}
+	for i, line := range lines[1:] {
+		if want := fmt.Sprintf("user%04d,OTP-%d,OTP,", i, i); !strings.HasPrefix(line, want) {
+			t.Fatalf("Export() line %d = %q, want it to start %q", i+2, line, want)
+		}
+	}
+}
+
+// TestImportAcrossBatches: an export longer than the batches gocsv maps is
+// imported whole, and a bad row after the first batch is named by its own
+// line, whether its cell or its field count is wrong.
+func TestImportAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString("username,tokenSn,tokenType,registered_at,run_id,lost\n")
+	const rows = 2*handBatchSize + 10
+	for i := range rows {
+		fmt.Fprintf(&b, "user%04d,OTP-%d,OTP,2026-11-28T02:15:00.123Z,r,false\n", i, i)
+	}
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+	if n, skipped, err := l.Import(ctx, strings.NewReader(b.String()), ""); err != nil || n != rows || skipped != 0 {
+		t.Fatalf("Import(%d rows) = %d, %d, %v", rows, n, skipped, err)
+	}
+	wantLookup(t, l, fmt.Sprintf("user%04d", rows-1), client.OTP, fmt.Sprintf("OTP-%d", rows-1), true, t1)
+
+	for _, tt := range []struct{ bad, want string }{
+		{"userX,OTP-X,TOTP,2026-11-28T02:15:00.123Z,r,false\n", fmt.Sprintf("line %d: unknown token type \"TOTP\"", handBatchSize+12)},
+		{"userX,OTP-X,OTP\n", fmt.Sprintf("line %d: 3 fields, but the header has 6", handBatchSize+12)},
+	} {
+		lines := strings.SplitAfter(b.String(), "\n")
+		// Line handBatchSize+12 of the file: the header, then rows.
+		lines[handBatchSize+11] = tt.bad
+		l := open(t, filepath.Join(t.TempDir(), "ledger.db"), Options{})
+		if _, _, err := l.Import(ctx, strings.NewReader(strings.Join(lines, "")), ""); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Import() error = %v, want %q", err, tt.want)
+		}
+		wantLookup(t, l, "user0000", client.OTP, "OTP-0", false, time.Time{})
 	}
 }

@@ -58,6 +58,7 @@ type Ledger struct {
 	db     *sql.DB
 	lookup *sql.Stmt      // read-only opens: Lookup queries the database
 	com    *committer     // nil when read-only
+	jrn    *journal       // the intent journal; nil when read-only
 	lock   *safefile.Lock // nil when read-only
 
 	// keys answers a writable ledger's Lookups from memory; loadMu
@@ -115,7 +116,7 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 			return nil, fmt.Errorf("open ledger: %w", err)
 		}
 		f.Close()
-		for _, side := range []string{abs + "-wal", abs + "-shm"} {
+		for _, side := range []string{abs + "-wal", abs + "-shm", journalPath(abs)} {
 			if err := checkSidecar(side); err != nil {
 				l.Close()
 				return nil, fmt.Errorf("open ledger: %w", err)
@@ -148,6 +149,12 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 		return l, nil
 	}
 	l.keys = newKeySet()
+	// The intents a crashed run left in its journal join the others.
+	if err := settleJournal(ctx, l.db, journalPath(abs)); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	l.jrn = &journal{path: journalPath(abs), runID: l.runID}
 	if err := l.loadPrior(ctx); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
@@ -159,12 +166,12 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 	return l, nil
 }
 
-// loadPrior reads the intents other runs left behind, once those whose
-// registration was recorded are dropped.
+// journalPath is the intent journal of the ledger at abs.
+func journalPath(abs string) string { return abs + "-intents" }
+
+// loadPrior reads the intents other runs left behind (settleJournal has
+// dropped those whose registration was recorded).
 func (l *Ledger) loadPrior(ctx context.Context) error {
-	if _, err := l.db.ExecContext(ctx, dropResolvedSQL); err != nil {
-		return err
-	}
 	rows, err := l.db.QueryContext(ctx, `SELECT username, token_type, token_sn FROM intents WHERE run_id <> ?`, l.runID)
 	if err != nil {
 		return err
@@ -291,29 +298,63 @@ func (l *Ledger) Lookup(ctx context.Context, username string, t client.TokenType
 // one fsync. A registration already recorded keeps the later of the two
 // times. It is safe to call concurrently with Lookup, Intent and itself.
 func (l *Ledger) Record(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool) error {
-	if l.readOnly {
-		return ErrReadOnly
+	o, err := l.recordOp(username, t, tokenSn, at, lost)
+	if err != nil {
+		return err
 	}
-	if err := checkKey(username, t, tokenSn); err != nil {
-		return fmt.Errorf("ledger record: %w", err)
-	}
-	if at.IsZero() {
-		at = time.Now()
-	}
-	at = at.UTC().Truncate(time.Millisecond)
-	l.dropPrior(username, t, tokenSn)
-	o := &op{kind: opRecord, user: username, t: t, sn: tokenSn, at: formatTime(at), atMilli: at.UnixMilli(), lost: lost, done: make(chan error, 1)}
+	o.done = make(chan error, 1)
 	if err := l.com.submit(ctx, o); err != nil {
 		return fmt.Errorf("ledger record: %w", err)
 	}
 	return nil
 }
 
-// Intent notes, durably, that the registration is about to be sent, and
-// reports whether another run had noted it and never learnt the outcome
-// (it crashed, or every attempt went unanswered): the server may have
-// applied it, so a 29004, 29008 or 29017 now most likely meets that
-// earlier success. It returns once its group is committed (see Record).
+// RecordAsync is Record without waiting: it queues the registration and
+// returns, and done is called once with what Record would have returned,
+// when the registration is durable (from the ledger's own goroutine: done
+// must not call Record or Close, nor wait for anything that does) or at
+// once if it cannot be queued. batch's record stage uses it so that no
+// goroutine waits for each success.
+func (l *Ledger) RecordAsync(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool, done func(error)) {
+	o, err := l.recordOp(username, t, tokenSn, at, lost)
+	if err != nil {
+		done(err)
+		return
+	}
+	o.then = func(err error) {
+		if err != nil {
+			err = fmt.Errorf("ledger record: %w", err)
+		}
+		done(err)
+	}
+	if err := l.com.submit(ctx, o); err != nil {
+		done(fmt.Errorf("ledger record: %w", err))
+	}
+}
+
+// recordOp checks a registration and makes its op.
+func (l *Ledger) recordOp(username string, t client.TokenType, tokenSn string, at time.Time, lost bool) (*op, error) {
+	if l.readOnly {
+		return nil, ErrReadOnly
+	}
+	if err := checkKey(username, t, tokenSn); err != nil {
+		return nil, fmt.Errorf("ledger record: %w", err)
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	at = at.UTC().Truncate(time.Millisecond)
+	l.dropPrior(username, t, tokenSn)
+	return &op{user: username, t: t, sn: tokenSn, at: formatTime(at), atMilli: at.UnixMilli(), lost: lost}, nil
+}
+
+// Intent notes that the registration is about to be sent, and reports
+// whether another run had noted it and never learnt the outcome (it
+// crashed, or every attempt went unanswered): the server may have applied
+// it, so a 29004, 29008 or 29017 now most likely meets that earlier
+// success. It returns once the intent is written to the intent journal
+// (journal.go): it survives a killed process from then on, and a power
+// loss once a later Record has returned.
 func (l *Ledger) Intent(ctx context.Context, username string, t client.TokenType, tokenSn string) (earlier bool, err error) {
 	if l.readOnly {
 		return false, ErrReadOnly
@@ -325,23 +366,21 @@ func (l *Ledger) Intent(ctx context.Context, username string, t client.TokenType
 		return false, fmt.Errorf("ledger intent: %w", err)
 	}
 	earlier = l.dropPrior(username, t, tokenSn)
-	o := &op{kind: opIntent, user: username, t: t, sn: tokenSn, at: formatTime(time.Now()), done: make(chan error, 1)}
-	if err := l.com.submit(ctx, o); err != nil {
+	if err := l.jrn.intent(username, t, tokenSn, time.Now()); err != nil {
 		return false, fmt.Errorf("ledger intent: %w", err)
 	}
 	return earlier, nil
 }
 
 // Forget removes the intent of a registration the server answered with a
-// failure: its outcome is known, and it was not applied. It does not wait
-// for the commit (the next group, milliseconds later, or Close); a failure
-// to commit it is returned by the next call, or by Close.
+// failure (its outcome is known, and it was not applied) or that was never
+// sent. Like Intent it is one write to the intent journal.
 func (l *Ledger) Forget(ctx context.Context, username string, t client.TokenType, tokenSn string) error {
 	if l.readOnly {
 		return ErrReadOnly
 	}
 	l.dropPrior(username, t, tokenSn)
-	if err := l.com.submit(ctx, &op{kind: opForget, user: username, t: t, sn: tokenSn}); err != nil {
+	if err := l.jrn.forget(username, t, tokenSn); err != nil {
 		return fmt.Errorf("ledger forget: %w", err)
 	}
 	return nil
@@ -350,13 +389,20 @@ func (l *Ledger) Forget(ctx context.Context, username string, t client.TokenType
 // RunID returns the name this run's rows are recorded with.
 func (l *Ledger) RunID() string { return l.runID }
 
-// Close closes the database (checkpointing its WAL into the main file) and
-// releases the lock. Calling it again returns the first call's result.
+// Close commits the Records queued, moves the intents left open into the
+// database (see journal.go), closes the database (checkpointing its WAL
+// into the main file) and releases the lock. Calling it again returns the
+// first call's result.
 func (l *Ledger) Close() error {
 	l.closeOnce.Do(func() {
 		var errs []error
 		if l.com != nil {
 			errs = append(errs, l.com.close())
+		}
+		if l.jrn != nil {
+			errs = append(errs, l.jrn.closeFile())
+			// On failure the journal stays, and the next Open settles it.
+			errs = append(errs, settleJournal(context.Background(), l.db, l.jrn.path))
 		}
 		if l.lookup != nil {
 			errs = append(errs, l.lookup.Close())
@@ -395,8 +441,40 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// formatTime formats t as registered_at is stored.
-func formatTime(t time.Time) string { return t.UTC().Format(csvfile.TimeLayout) }
+// formatTime formats t as registered_at is stored: csvfile.TimeLayout in
+// UTC, such as 2026-11-28T02:15:00.123Z. Years 0 to 9999 are written
+// digit by digit (time.Format costs a Record several µs); others by Format.
+func formatTime(t time.Time) string {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format(csvfile.TimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	var b [24]byte
+	put := func(i, v, n int) {
+		for j := i + n - 1; j >= i; j-- {
+			b[j] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, year, 4)
+	b[4] = '-'
+	put(5, int(month), 2)
+	b[7] = '-'
+	put(8, day, 2)
+	b[10] = 'T'
+	put(11, hour, 2)
+	b[13] = ':'
+	put(14, minute, 2)
+	b[16] = ':'
+	put(17, sec, 2)
+	b[19] = '.'
+	put(20, ms, 3)
+	b[23] = 'Z'
+	return string(b[:])
+}
 
 // parseStored parses a stored registered_at. RFC3339Nano also accepts
 // values written without fractional seconds (by hand, say).

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tokenreg/tokenreg/client"
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 )
 
 // batchLedger is batch.Ledger, copied so that this test does not import
@@ -625,5 +627,395 @@ func TestIntent(t *testing.T) {
 	}
 	if len(left) != 1 || left[0] != "bob" {
 		t.Errorf("intents left after Record and Close = %q, want [bob]", left)
+	}
+}
+
+// TestFormatTime: the fast formatter writes what time.Format writes with
+// csvfile.TimeLayout, which Export and parseStored rely on.
+func TestFormatTime(t *testing.T) {
+	loc := time.FixedZone("X", 5*3600+1800)
+	for _, tm := range []time.Time{
+		t1, t2, time.Unix(0, 0), time.Date(1999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2026, 3, 4, 5, 6, 7, 8_000_000, loc), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Now(),
+	} {
+		want := tm.UTC().Format(csvfile.TimeLayout)
+		if got := formatTime(tm); got != want {
+			t.Errorf("formatTime(%v) = %q, want %q", tm, got, want)
+		}
+	}
+}
+
+// crash leaves l as a killed process would: the intent journal on disk,
+// unsettled, and the lock free. Every Record made has returned, so it is
+// durable either way.
+func crash(t *testing.T, l *Ledger) {
+	t.Helper()
+	l.closeOnce.Do(func() {
+		if err := l.com.close(); err != nil {
+			t.Fatal(err)
+		}
+		l.jrn.closeFile()
+		l.db.Close()
+		l.lock.Unlock()
+	})
+}
+
+// intentsTable returns the intents table as "user/type/sn run" lines.
+func intentsTable(t *testing.T, path string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT username, token_type, token_sn, run_id, sent_at FROM intents ORDER BY username")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var u, sn, run, at string
+		var tt int
+		if err := rows.Scan(&u, &tt, &sn, &run, &at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseStored(at); err != nil {
+			t.Errorf("intent of %s: sent_at %q: %v", u, at, err)
+		}
+		got = append(got, fmt.Sprintf("%s/%d/%s %s", u, tt, sn, run))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestIntentJournalAfterCrash: the intents a killed run noted in its
+// journal, neither forgotten nor recorded, are the next run's earlier
+// intents; the journal is settled into the database and removed.
+func TestIntentJournalAfterCrash(t *testing.T) { bothWriters(t, testIntentJournalAfterCrash) }
+
+func testIntentJournalAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l1 := open(t, path, Options{RunID: "run-1"})
+	for _, u := range []string{"ann", "bob", "cid", "dan"} {
+		if _, err := l1.Intent(ctx, u, client.OTP, "OTP-"+u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l1.Forget(ctx, "bob", client.OTP, "OTP-bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l1.Record(ctx, "cid", client.OTP, "OTP-cid", t1, false); err != nil {
+		t.Fatal(err)
+	}
+	// dan is sent again and left unanswered: the later intent counts.
+	if _, err := l1.Intent(ctx, "dan", client.OTP, "OTP-dan"); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, l1)
+	if _, err := os.Stat(journalPath(path)); err != nil {
+		t.Fatalf("journal after a crash: %v", err)
+	}
+
+	l2 := open(t, path, Options{RunID: "run-2"})
+	if _, err := os.Stat(journalPath(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("journal after Open settled it: %v, want it removed", err)
+	}
+	if got, want := intentsTable(t, path), []string{"ann/2/OTP-ann run-1", "dan/2/OTP-dan run-1"}; !slices.Equal(got, want) {
+		t.Errorf("intents table after Open = %q, want %q", got, want)
+	}
+	for _, c := range []struct {
+		user    string
+		earlier bool
+	}{{"ann", true}, {"bob", false}, {"cid", false}, {"dan", true}} {
+		if earlier, err := l2.Intent(ctx, c.user, client.OTP, "OTP-"+c.user); err != nil || earlier != c.earlier {
+			t.Errorf("Intent(%s) after the crash = %t, %v; want %t", c.user, earlier, err, c.earlier)
+		}
+	}
+	wantLookup(t, l2, "cid", client.OTP, "OTP-cid", true, t1)
+}
+
+// TestIntentJournalTornTail: a journal whose end was cut short or garbled
+// (a power loss before the fsync) keeps the intents before the damage.
+func TestIntentJournalTornTail(t *testing.T) {
+	ctx := context.Background()
+	for _, tail := range []struct {
+		name string
+		cut  func(b []byte) []byte
+	}{
+		{"cut short", func(b []byte) []byte { return b[:len(b)-3] }},
+		{"checksum", func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }},
+		{"zeros", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }},
+	} {
+		t.Run(tail.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ledger.db")
+			l1 := open(t, path, Options{RunID: "run-1"})
+			for _, u := range []string{"ann", "bob"} {
+				if _, err := l1.Intent(ctx, u, client.SMS, "+6012345678"+u[:1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			crash(t, l1)
+			j, err := os.ReadFile(journalPath(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(journalPath(path), tail.cut(j), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			open(t, path, Options{RunID: "run-2"})
+			want := []string{"ann/1/+6012345678a run-1"}
+			if tail.name == "zeros" {
+				want = append(want, "bob/1/+6012345678b run-1")
+			}
+			if got := intentsTable(t, path); !slices.Equal(got, want) {
+				t.Errorf("intents after a torn journal = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestIntentJournalForeign: a file of someone else's where the journal
+// goes is refused, not read or removed.
+func TestIntentJournalForeign(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	open(t, path, Options{}).Close()
+	if err := os.WriteFile(journalPath(path), []byte("not ours\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "not a tokenreg intent journal") {
+		t.Fatalf("Open with a foreign file at %s = %v, want a refusal", journalPath(path), err)
+	}
+	if b, _ := os.ReadFile(journalPath(path)); string(b) != "not ours\n" {
+		t.Errorf("the foreign file now holds %q", b)
+	}
+}
+
+// TestIntentsCloseSettles: a clean Close moves the intents left open (sent,
+// never answered) into the database with this run's id and removes the
+// journal; resolved ones are gone.
+func TestIntentsCloseSettles(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, path, Options{RunID: "run-1"})
+	for i := range 300 {
+		u := fmt.Sprintf("user%03d", i)
+		if _, err := l.Intent(ctx, u, client.OTP, "OTP-"+u); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i%3 == 0:
+			if err := l.Record(ctx, u, client.OTP, "OTP-"+u, t1, false); err != nil {
+				t.Fatal(err)
+			}
+		case i%3 == 1:
+			if err := l.Forget(ctx, u, client.OTP, "OTP-"+u); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(journalPath(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("journal after Close: %v, want it removed", err)
+	}
+	got := intentsTable(t, path)
+	if len(got) != 100 {
+		t.Fatalf("%d intents left after Close, want 100: %q", len(got), got)
+	}
+	for _, g := range got {
+		var i int
+		if _, err := fmt.Sscanf(g, "user%03d", &i); err != nil || i%3 != 2 || !strings.HasSuffix(g, " run-1") {
+			t.Errorf("intent left after Close: %q", g)
+		}
+	}
+}
+
+// TestIntentsOfEarlierVersion: a ledger whose intents table an earlier
+// tokenreg wrote row by row (no journal) opens with this one, and its
+// intents count as earlier ones until recorded or forgotten.
+func TestIntentsOfEarlierVersion(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	open(t, path, Options{}).Close()
+	execRaw(t, path, `INSERT INTO intents (username, token_type, token_sn, sent_at, run_id) VALUES
+		('ann', 2, 'OTP-ann', '2026-11-28T02:15:00.000Z', 'old'),
+		('bob', 2, 'OTP-bob', '2026-11-28T02:15:00.000Z', 'old')`)
+	l := open(t, path, Options{RunID: "new"})
+	if earlier, err := l.Intent(ctx, "ann", client.OTP, "OTP-ann"); err != nil || !earlier {
+		t.Errorf("Intent(ann) = %t, %v; want true (the old run's intent)", earlier, err)
+	}
+	if err := l.Record(ctx, "ann", client.OTP, "OTP-ann", t1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := intentsTable(t, path), []string{"bob/2/OTP-bob old"}; !slices.Equal(got, want) {
+		t.Errorf("intents after the new run = %q, want %q", got, want)
+	}
+}
+
+// bothWriters runs f with the journal written through a mapping (where
+// the system allows) and with write(2).
+func bothWriters(t *testing.T, f func(t *testing.T)) {
+	for _, mapped := range []bool{true, false} {
+		t.Run(fmt.Sprintf("mapped=%t", mapped), func(t *testing.T) {
+			defer func(v bool) { mapJournal = v }(mapJournal)
+			mapJournal = mapped
+			f(t)
+		})
+	}
+}
+
+// TestReadJournal: the open intents are the last word on each key.
+func TestReadJournal(t *testing.T) { bothWriters(t, testReadJournal) }
+
+func testReadJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := &journal{path: path, runID: "run-9"}
+	at := time.UnixMilli(1_800_000_000_123)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(j.intent("a", client.OTP, "1", at))
+	must(j.intent("b", client.OTP, "2", at))
+	must(j.intent("c", client.SMS, "3", at))
+	must(j.resolved([]*op{{user: "a", t: client.OTP, sn: "1"}}))
+	must(j.forget("b", client.OTP, "2"))
+	must(j.intent("a", client.OTP, "1", at.Add(time.Second))) // sent again
+	must(j.intent("é\x00,\n", client.OTP, "x\"y", at))
+	must(j.closeFile())
+	run, open, err := readJournal(path)
+	if err != nil || run != "run-9" {
+		t.Fatalf("readJournal = %q, %v", run, err)
+	}
+	want := map[string]openIntent{
+		"a": {user: "a", t: client.OTP, sn: "1", at: at.Add(time.Second).UnixMilli()},
+		"c": {user: "c", t: client.SMS, sn: "3", at: at.UnixMilli()},
+		"é": {user: "é\x00,\n", t: client.OTP, sn: "x\"y", at: at.UnixMilli()},
+	}
+	if len(open) != len(want) {
+		t.Errorf("open intents = %v, want %v", open, want)
+	}
+	for _, in := range open {
+		w, ok := want[string([]rune(in.user)[:1])]
+		if !ok || w != in {
+			t.Errorf("open intent %+v, want %+v", in, w)
+		}
+	}
+}
+
+// TestIntentJournalLong: a journal longer than what is mapped at a time
+// (the mapping moves on) reads back whole, after a crash and after Close.
+func TestIntentJournalLong(t *testing.T) {
+	bothWriters(t, func(t *testing.T) {
+		ctx := context.Background()
+		path := filepath.Join(t.TempDir(), "ledger.db")
+		l := open(t, path, Options{RunID: "run-1"})
+		const n = 6_000 // entries of some 230 bytes: about 2 MB
+		long := strings.Repeat("x", 200)
+		for i := range n {
+			u := fmt.Sprintf("%s-%06d", long, i)
+			if _, err := l.Intent(ctx, u, client.SMS, "+60123456789"); err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 0 {
+				if err := l.Forget(ctx, u, client.SMS, "+60123456789"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		crash(t, l)
+		if fi, err := os.Stat(journalPath(path)); err != nil || fi.Size() < 1<<20 {
+			t.Fatalf("journal after %d intents: %v, %v; want over 1 MiB", n, fi, err)
+		}
+		l2 := open(t, path, Options{RunID: "run-2"})
+		if got := len(intentsTable(t, path)); got != n/2 {
+			t.Errorf("%d intents settled after a crash, want %d", got, n/2)
+		}
+		if err := l2.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRecordAsync: done is called once per registration, after it is
+// durable (Lookup sees it), and at once with the error of one that cannot
+// be queued.
+func TestRecordAsync(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, path, Options{})
+	const n = 500
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	calls := map[string]int{}
+	for i := range n {
+		u := fmt.Sprintf("user%03d", i)
+		wg.Add(1)
+		l.RecordAsync(ctx, u, client.OTP, "OTP-"+u, t1, i%2 == 0, func(err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Errorf("RecordAsync(%s) done(%v)", u, err)
+			}
+			// Durable, and visible, before done.
+			if _, found, err := l.Lookup(ctx, u, client.OTP, "OTP-"+u); err != nil || !found {
+				t.Errorf("Lookup(%s) in done = %t, %v", u, found, err)
+			}
+			mu.Lock()
+			calls[u]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if u := fmt.Sprintf("user%03d", i); calls[u] != 1 {
+			t.Errorf("done of %s called %d times, want once", u, calls[u])
+		}
+	}
+	var got error
+	l.RecordAsync(ctx, "", client.OTP, "x", t1, false, func(err error) { got = err })
+	if got == nil || !strings.Contains(got.Error(), "empty username") {
+		t.Errorf("RecordAsync of an empty username: done(%v), want the refusal at once", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	l.RecordAsync(ctx, "late", client.OTP, "x", t1, false, func(err error) { got = err })
+	if got == nil {
+		t.Error("RecordAsync after Close: done(nil), want an error")
+	}
+	ro := open(t, path, Options{ReadOnly: true})
+	got = nil
+	ro.RecordAsync(ctx, "ro", client.OTP, "x", t1, false, func(err error) { got = err })
+	if !errors.Is(got, ErrReadOnly) {
+		t.Errorf("RecordAsync on a read-only ledger: done(%v), want ErrReadOnly", got)
+	}
+	n2 := 0
+	ro2, err := Open(ctx, path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro2.Close()
+	for i := range n {
+		u := fmt.Sprintf("user%03d", i)
+		if _, found, _ := ro2.Lookup(ctx, u, client.OTP, "OTP-"+u); found {
+			n2++
+		}
+	}
+	if n2 != n {
+		t.Errorf("%d of %d async records found after reopening", n2, n)
 	}
 }

@@ -10,57 +10,6 @@ import (
 	"testing"
 )
 
-// plantedNames returns a tempName that hands out the given names first, then
-// fresh ones.
-func plantedNames(names ...string) func(string) string {
-	i := 0
-	return func(base string) string {
-		if i < len(names) {
-			i++
-			return names[i-1]
-		}
-		i++
-		return fmt.Sprintf(".%s.fresh-%d", base, i)
-	}
-}
-
-// TestWriteFileAtomicSkipsPlantedTempNames plants, at the temporary names
-// the write will pick, a symbolic link to a victim's file and a file of
-// another user: neither is followed, opened or changed.
-func TestWriteFileAtomicSkipsPlantedTempNames(t *testing.T) {
-	dir := t.TempDir()
-	victim := filepath.Join(dir, "precious.txt")
-	if err := os.WriteFile(victim, []byte("precious\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(victim, filepath.Join(dir, "link")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "dangling")); err != nil {
-		t.Fatal(err)
-	}
-	planted := filepath.Join(dir, "planted")
-	if err := os.WriteFile(planted, []byte("planted\n"), 0o666); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(planted, 0o666)
-	path := filepath.Join(dir, "summary.json")
-	if err := writeFileAtomic(path, []byte("new\n"), 0o600, plantedNames("link", "dangling", "planted")); err != nil {
-		t.Fatalf("writeFileAtomic: %v", err)
-	}
-	for name, want := range map[string]string{victim: "precious\n", planted: "planted\n", path: "new\n"} {
-		if got, err := os.ReadFile(name); err != nil || string(got) != want {
-			t.Errorf("%s holds %q, %v; want %q", name, got, err, want)
-		}
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "nowhere")); !os.IsNotExist(err) {
-		t.Errorf("the dangling link's target was created (Lstat: %v)", err)
-	}
-	if fi, err := os.Lstat(path); err != nil || fi.Mode() != 0o600 {
-		t.Errorf("%s: mode %v, %v; want a regular file 0600", path, fi.Mode(), err)
-	}
-}
-
 // TestWriteFileAtomicReplacesPlantedTarget plants the target itself: a
 // symbolic link to a victim's file, and (as root) a world-writable file of
 // another user. The write replaces the name; it never writes through the

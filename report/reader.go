@@ -56,6 +56,7 @@ type Reader struct {
 	col     columns
 
 	offset int64 // end of the last row returned without error
+	line   int   // line where that row starts
 }
 
 // columns holds the index of each known column in a row, -1 if absent.
@@ -145,9 +146,14 @@ func (r *Reader) Read() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	r.offset = end
+	r.offset, r.line = end, r.csv.Line()
 	return res, nil
 }
+
+// Line is the line of the result file (the header is line 1) where the row
+// that Read returned last starts, for the errors of a caller that checks
+// the row further (`ledger import`).
+func (r *Reader) Line() int { return r.line }
 
 // Offset is the byte offset in the file (counting any BOM) just after the
 // last row that Read returned without error, or after the header if there

@@ -24,13 +24,6 @@ const (
 	StatusValid Status = "valid"
 )
 
-// LostSuccessNote ends the message of a failed row (29004, 29008, 29017)
-// that most likely met its own earlier success, whose answer was lost
-// (SPEC §5): tokenreg bound the token, and the ledger records it flagged
-// lost. batch writes it and reads it back, ledger import reads it: one
-// wording.
-const LostSuccessNote = " (an earlier attempt's answer was lost; the token is probably registered to this user)"
-
 // Final reports whether a row with this status is done: --resume does not
 // send it again. Only StatusError rows are tried again.
 func (s Status) Final() bool {

@@ -2,13 +2,18 @@ package report
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenreg/tokenreg/internal/csvfile"
 )
 
 var finished = time.Date(2026, 11, 28, 13, 14, 15, 123456789, time.UTC)
@@ -213,5 +218,77 @@ func TestWriterBufferUnsent(t *testing.T) {
 	}
 	if n := len(cw.writes) - 2; n < 2 || n > 20 {
 		t.Errorf("5000 unsent rows took %d Write calls, want a few (64 KiB each)", n)
+	}
+}
+
+// TestWriterTimes checks finished_at, which the Writer formats a second at
+// a time, against csvfile.TimeLayout for times in and across seconds, in
+// other zones, before 1970 and past 9999.
+func TestWriterTimes(t *testing.T) {
+	kl := time.FixedZone("MYT", 8*3600)
+	var times []time.Time
+	for _, base := range []time.Time{
+		finished, finished.In(kl), time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Unix(0, 0), time.Unix(0, 1), time.Date(12345, 1, 2, 3, 4, 5, 6e6, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 5e5, time.UTC),
+	} {
+		for _, d := range []time.Duration{0, time.Millisecond, 999 * time.Microsecond, 877 * time.Millisecond, time.Second, -time.Millisecond, time.Hour + 1} {
+			times = append(times, base.Add(d))
+		}
+	}
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for i, ft := range times {
+		buf.Reset()
+		if err := w.Write(Result{Line: i + 2, Status: StatusValid, FinishedAt: ft}); err != nil {
+			t.Fatal(err)
+		}
+		want := ft.UTC().Format(csvfile.TimeLayout)
+		if got := strings.TrimSuffix(buf.String()[strings.LastIndexByte(buf.String(), ',')+1:], "\n"); got != want {
+			t.Errorf("finished_at of %v = %q, want %q", ft, got, want)
+		}
+	}
+}
+
+// TestWriterMatchesEncodingCSV holds the Writer's own encoding to what
+// encoding/csv writes for the same escaped cells, byte for byte: quotes,
+// separators, line ends, leading spaces (Unicode ones too), `\.`, formula
+// guards, invalid UTF-8.
+func TestWriterMatchesEncodingCSV(t *testing.T) {
+	cells := []string{"", "plain", "a,b", `say "hi"`, "\"", "line\nbreak", "cr\rhere", "crlf\r\n", " lead", "\tlead", "\u00a0nbsp", "\u3000wide",
+		`\.`, `'\.`, "=1+2", "=\"x\"", "'=1", "+60123456789", "-12", "+x", "@SUM(A1)", "\t=1", "\r=1", "''=1", "'abc", "bad\xffutf8", "\xff", "trail ", "ü,ß", `""`, "=a,\"b\"\n"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", ",", "\"", "\n", "\r", " ", "\t", "=", "+", "-", "@", "'", "1", "\\", ".", "\u00a0", "\xff", "é"}
+	for range 2000 {
+		var sb strings.Builder
+		for range rnd.IntN(6) {
+			sb.WriteString(alphabet[rnd.IntN(len(alphabet))])
+		}
+		cells = append(cells, sb.String())
+	}
+	for i, c := range cells {
+		r := Result{Line: i + 2, Username: c, TokenSn: cells[(i+1)%len(cells)], TokenType: cells[(i+2)%len(cells)], Status: StatusFailed,
+			Code: cells[(i+3)%len(cells)], Message: cells[(i+4)%len(cells)], Attempts: i % 3, Duration: time.Duration(i) * time.Millisecond, FinishedAt: finished}
+		var got bytes.Buffer
+		if err := NewWriter(&got).Write(r); err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		cw := csv.NewWriter(&want)
+		cw.Write([]string{strconv.Itoa(r.Line), Escape(r.Username), Escape(r.TokenSn), Escape(r.TokenType), Escape(string(r.Status)), Escape(r.Code), Escape(r.Message),
+			strconv.Itoa(r.Attempts), strconv.FormatInt(r.Duration.Milliseconds(), 10), finished.Format(csvfile.TimeLayout)})
+		cw.Flush()
+		if got.String() != want.String() {
+			t.Fatalf("cell %q: Writer wrote\n%q, encoding/csv\n%q", c, got.String(), want.String())
+		}
+	}
+	var got, want bytes.Buffer
+	if err := NewWriter(&got).WriteHeader(); err != nil {
+		t.Fatal(err)
+	}
+	cw := csv.NewWriter(&want)
+	cw.Write(header)
+	cw.Flush()
+	if got.String() != want.String() {
+		t.Errorf("header %q, encoding/csv %q", got.String(), want.String())
 	}
 }

@@ -144,7 +144,7 @@ func (b *bench) growthAt(ctx context.Context, n int) ([]growthCell, error) {
 		return nil, err
 	}
 	defer os.Remove(input)
-	db, known, err := b.seedLedger(ctx, n, growthNightlySeries)
+	db, known, err := b.seedLedger(ctx, fmt.Sprintf("growth-%d", n), n, growthNightlySeries)
 	if err != nil {
 		return nil, err
 	}
@@ -221,11 +221,12 @@ func (b *bench) runChild(ctx context.Context, args ...string) (*child, error) {
 	return c, nil
 }
 
-// seedLedger writes a ledger in which the inventory rows of series for n
-// users are registered, but for every nightlyNewEvery-th: its path and the
-// number of registrations in it.
-func (b *bench) seedLedger(ctx context.Context, n, series int) (string, int, error) {
-	seed := b.path("growth-%d-seed.csv", n)
+// seedLedger writes a ledger (NAME.db) in which the inventory rows of series
+// for n users are registered, but for every nightlyNewEvery-th, with
+// `tokenreg ledger import` of an export-format CSV: its path and the number
+// of registrations in it.
+func (b *bench) seedLedger(ctx context.Context, name string, n, series int) (string, int, error) {
+	seed := b.path("%s-seed.csv", name)
 	defer os.Remove(seed)
 	known := 0
 	err := writeFile(seed, func(w *bufio.Writer) {
@@ -245,7 +246,7 @@ func (b *bench) seedLedger(ctx context.Context, n, series int) (string, int, err
 	if err != nil {
 		return "", 0, err
 	}
-	db := b.path("growth-%d-nightly.db", n)
+	db := b.path("%s.db", name)
 	if _, err := b.runChild(ctx, "ledger", "import", "--ledger", db, seed); err != nil {
 		return "", 0, err
 	}

@@ -107,6 +107,7 @@ type batchCmd struct {
 	in      io.ReadCloser
 	name    string // the input's name in messages
 	total   int64  // rows to send, -1 when unknown
+	sha     string // the input's SHA-256 from the pre-pass; "" when there was none
 	rd      *batch.Reader
 	outPath string
 	res     *resultFile
@@ -269,18 +270,18 @@ func (b *batchCmd) openInput() error {
 			return err
 		}
 	}
-	in, name, total, err := openInput(b.input, b.stdin, retry, b.cfg.Select)
+	in, name, total, sha, err := openInput(b.input, b.stdin, retry, b.cfg.Select)
 	if err != nil {
 		return err
 	}
-	b.in, b.name, b.total = in, name, total
+	b.in, b.name, b.total, b.sha = in, name, total, sha
 	b.onClose(func() { in.Close() })
 	if retry {
 		if err := oneRowPerLine(in, name); err != nil {
 			return err
 		}
 	}
-	if b.rd, err = batch.NewReader(name, in, batch.ReaderOptions{Unescape: retry}); err != nil {
+	if b.rd, err = batch.NewReader(name, in, batch.ReaderOptions{Unescape: retry, NoSHA256: sha != ""}); err != nil {
 		return err
 	}
 	if retry && !b.rd.HasStatus() {
@@ -329,7 +330,7 @@ func (b *batchCmd) openResult(locked func() error) error {
 		if _, err := seeker.Seek(0, io.SeekStart); err != nil {
 			return usagef("input: %v", err)
 		}
-		if b.rd, err = batch.NewReader(b.name, b.in, batch.ReaderOptions{Unescape: retry}); err != nil {
+		if b.rd, err = batch.NewReader(b.name, b.in, batch.ReaderOptions{Unescape: retry, NoSHA256: b.sha != ""}); err != nil {
 			return err
 		}
 	}
@@ -377,7 +378,10 @@ func (b *batchCmd) execute(ctx context.Context) (batch.Outcome, error) {
 	if err := b.res.finish(); err != nil && runErr == nil {
 		runErr = err
 	}
-	b.sum.InputSHA256 = b.rd.SHA256()
+	b.sum.InputSHA256 = b.sha
+	if b.sha == "" {
+		b.sum.InputSHA256 = b.rd.SHA256() // read once, as it went: known if read to its end
+	}
 	b.sum.Finish(time.Now())
 	return outcome, runErr
 }

@@ -93,7 +93,7 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	f := &batchFlags{progress: "never", burst: 1, workers: 1, attempts: 1, timeout: time.Second}
 	fs := flag.NewFlagSet("tokenreg "+m.String(), flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.out, "out", "", "result CSV (default: beside the input, INPUT.result.csv)")
+	fs.StringVar(&f.out, "out", "", outUsage[m])
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.BoolVar(&f.verbose, "v", false, "a debug line per row (secrets are never logged)")
 	fs.StringVar(&f.summary, "summary", "", "also write the end-of-run summary as JSON to `FILE`")
@@ -108,12 +108,12 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	fs.StringVar(&f.admin, "admin", "", "admin username (default $CENTAGATE_ADMIN)")
 	fs.Float64Var(&f.rate, "rate", 10, "requests per second over all workers; 0 = unlimited")
 	fs.IntVar(&f.burst, "burst", 1, "requests the pace may let through at once")
-	fs.IntVar(&f.workers, "workers", 0, "requests in flight at once (default: 16 at --rate 0, else --rate × 0.2 s, 4 to 64)")
+	fs.IntVar(&f.workers, "workers", 0, "requests in flight at once; 0 = automatic: 16 at --rate 0, else --rate × 0.2 s rounded up, at least 4 and at most 64 (4 at the default --rate 10)")
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "limit for each wait of a request (connect, TLS, answer headers, body)")
 	fs.IntVar(&f.attempts, "attempts", 5, "most requests per row for transient failures (backoff with jitter)")
 	fs.IntVar(&f.abortAfter, "abort-after", 20, "stop (exit 3) if the first N answered rows all fail with one code, or 2.5×N rows in a row end in error, or N/10 (rounded up) rounds of --workers requests in a row time out (2×--workers, at least 6, at N=20); 0 = never")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "check the rows and write the result, send nothing")
-	fs.StringVar(&f.progress, "progress", "auto", "progress bar: auto (when stderr is a terminal), always or never")
+	fs.StringVar(&f.progress, "progress", "auto", "progress bar: auto (when stderr is a terminal), always or never; without a bar, a progress log line at most every 10s")
 	fs.StringVar(&f.metrics, "metrics", "", "write Prometheus metrics to `FILE` (node_exporter textfile collector)")
 	fs.StringVar(&f.pushgateway, "pushgateway", "", "at the end, push the run's metrics to the Prometheus Pushgateway at `URL` (job tokenreg), e.g. http://pushgateway:9091")
 	fs.StringVar(&f.shard, "shard", "", "take only the rows whose username hashes to shard `K/N` (0 ≤ K < N)")
@@ -135,13 +135,32 @@ func newBatchFlags(m mode, stderr io.Writer) (*flag.FlagSet, *batchFlags) {
 	return fs, f
 }
 
+// outUsage is --out's help: each command has its own default.
+var outUsage = map[mode]string{
+	modeRun:      "write the result to `RESULT.csv` (default: INPUT.result.csv beside the input; stdin.run.csv for -)",
+	modeRetry:    "write the new result to `NEW.csv` (default: RESULT.retry.csv beside RESULT.csv; stdin.retry.csv for -)",
+	modeValidate: "write the result to `RESULT.csv` (default: stdout)",
+}
+
+// serverHelp is what run and retry say about the server and the exit code.
+const serverHelp = `
+The server and credentials come from --credentials FILE (KEY=VALUE lines,
+mode 0600), else from the environment: CENTAGATE_URL, CENTAGATE_ADMIN,
+CENTAGATE_AUTH_TOKEN, CENTAGATE_SECRET_CODE. --url and --admin override the
+first two; the secrets are never flags (they would show in ps).
+
+Exit 0 every row ok or skipped, 1 some rows not ok (see the result), 2 usage,
+configuration or unreadable input, 3 stopped by the circuit breaker
+(--abort-after), 4 stopped at --limit, 130 interrupted (then --resume).
+`
+
 const runUsage = `Usage: tokenreg run INPUT.csv [--out RESULT.csv] [flags]
 
 Registers every row of INPUT.csv (- for stdin) and writes one result row per
 input row to RESULT.csv (default INPUT.result.csv), flushed as each finishes.
 An existing result is never overwritten silently: --resume continues it (rows
 already decided are not sent again), --force replaces it.
-
+` + serverHelp + `
 Examples:
   tokenreg run staff.csv
   tokenreg run staff.csv --rate 20 --workers 8 --summary run.json
@@ -159,7 +178,7 @@ const retryUsage = `Usage: tokenreg retry RESULT.csv [--out NEW.csv] [--codes 29
 Sends again the rows of an earlier result that did not succeed (by default
 status failed and error), after you fixed their cause, and writes a new result
 (default RESULT.retry.csv). Lines refer to RESULT.csv.
-
+` + serverHelp + `
 Examples:
   tokenreg retry staff.result.csv --codes 29004      # after freeing the phone numbers
   tokenreg retry staff.result.csv --status error     # after a network outage

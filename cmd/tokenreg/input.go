@@ -17,38 +17,40 @@ import (
 
 // openInput opens the input and, for a regular file, counts its rows with
 // the same reader the run uses, so that a fatal problem stops the run before
-// anything is sent. total is -1 when unknown (stdin, a pipe).
-func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row) bool) (io.ReadCloser, string, int64, error) {
+// anything is sent. total is -1 when unknown (a pipe or device that was not
+// read ahead); sha is the input's SHA-256 from that pre-pass, "" without one.
+func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row) bool) (in io.ReadCloser, name string, total int64, sha string, err error) {
 	var f *os.File
-	var err error
 	if path == "-" {
 		// Standard input is spooled to a private temporary file, so that it
 		// is checked whole before anything is sent, like a regular file.
 		if f, err = spool(stdin); err != nil {
-			return nil, "-", 0, err
+			return nil, "-", 0, "", err
 		}
 	} else if f, err = os.Open(path); err != nil {
-		return nil, path, 0, usagef("input: %v", err)
+		return nil, path, 0, "", usagef("input: %v", err)
 	}
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
 		if err == nil && st.IsDir() {
 			f.Close()
-			return nil, path, 0, usagef("input %s is a directory", path)
+			return nil, path, 0, "", usagef("input %s is a directory", path)
 		}
-		return f, path, -1, nil
+		return f, path, -1, "", nil
 	}
+	// The pre-pass reads the whole file: it hashes it too, so that the
+	// summary has the input's SHA-256 even when the run stops early.
 	rd, err := batch.NewReader(path, f, batch.ReaderOptions{Unescape: unescape})
 	if err != nil {
 		f.Close()
-		return nil, path, 0, err
+		return nil, path, 0, "", err
 	}
 	var n int64
 	if sel == nil {
 		c, err := rd.Count()
 		if err != nil {
 			f.Close()
-			return nil, path, 0, err
+			return nil, path, 0, "", err
 		}
 		n = int64(c)
 	} else {
@@ -59,7 +61,7 @@ func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row)
 			}
 			if err != nil {
 				f.Close()
-				return nil, path, 0, err
+				return nil, path, 0, "", err
 			}
 			if sel(&row) {
 				n++
@@ -68,9 +70,9 @@ func openInput(path string, stdin io.Reader, unescape bool, sel func(*batch.Row)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
-		return nil, path, 0, usagef("input: %v", err)
+		return nil, path, 0, "", usagef("input: %v", err)
 	}
-	return f, path, n, nil
+	return f, path, n, rd.SHA256(), nil
 }
 
 // spool copies r into an unlinked temporary file and returns it rewound.
@@ -140,7 +142,7 @@ func verifyResume(rs *batch.Resume, in io.ReadSeeker, name string, unescape bool
 	if _, err := in.Seek(0, io.SeekStart); err != nil {
 		return usagef("input: %v", err)
 	}
-	rd, err := batch.NewReader(name, in, batch.ReaderOptions{Unescape: unescape})
+	rd, err := batch.NewReader(name, in, batch.ReaderOptions{Unescape: unescape, NoSHA256: true})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -9,10 +10,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenreg/tokenreg/internal/safefile"
 	"github.com/tokenreg/tokenreg/ledger"
 )
 
@@ -41,8 +42,9 @@ The ledger (--ledger FILE on run and retry) remembers every registration that
 succeeded, so a nightly run over the whole inventory sends only what is new.
 export writes it as CSV (username,tokenSn,tokenType,registered_at,run_id,lost;
 lost=true marks a success inferred after a lost answer), to stdout without
---out; an existing --out is replaced only with --force; import seeds it from earlier result files (their ok
-rows) or from an exported CSV.
+--out; an existing --out is replaced only with --force. import seeds it from
+earlier result files (their ok rows, and their failed rows that most likely
+met their own lost success, flagged lost) or from an exported CSV.
 
 Examples:
   tokenreg ledger import --ledger /var/lib/tokenreg/ledger.db 2026-q3.result.csv
@@ -63,6 +65,10 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		return exitUsage, usagef("ledger needs a subcommand: export or import")
 	}
 	sub := args[0]
+	if isHelpFlag(sub) {
+		fs.Usage()
+		return exitOK, errHelp
+	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return exitUsage, err
@@ -124,50 +130,40 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	return exitOK, nil
 }
 
-// exportFile writes the export to a new temporary file beside name (created
-// exclusively, mode 0600, so no planted file or link is written through),
-// syncs it, and moves it into place: without force it is linked to name,
-// which fails if name exists (O_EXCL semantics, atomic); with force it is
+// exportFile writes the export through safefile's atomic writer: a new
+// temporary file beside name (created exclusively, mode 0600, so no planted
+// file or link is written through), synced, and put in place: without force
+// only if nothing has the name, in one step (link-if-absent); with force
 // renamed over name, which replaces a link or another user's file rather
 // than writing into it. A failure leaves name as it was.
 func exportFile(ctx context.Context, lg *ledger.Ledger, name string, force bool) (int, error) {
+	exists := func() error {
+		return usagef("ledger export: %s already exists: pass --force to replace it, or choose another --out", name)
+	}
 	if fi, err := os.Lstat(name); err == nil && !force {
+		// Early, before the export; Commit is what makes sure.
 		if fi.IsDir() {
 			return 0, usagef("ledger export: --out %s is a directory: name a file", name)
 		}
-		return 0, usagef("ledger export: %s already exists: pass --force to replace it, or choose another --out", name)
+		return 0, exists()
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
+	a, err := safefile.Create(name, 0o600, safefile.Options{Replace: force})
 	if err != nil {
 		return 0, usagef("ledger export: %v", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	n, err := lg.Export(ctx, tmp)
-	if err != nil {
-		return 0, fmt.Errorf("ledger export: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return 0, fmt.Errorf("ledger export: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return 0, fmt.Errorf("ledger export: %w", err)
-	}
-	if force {
-		err = os.Rename(tmp.Name(), name)
-	} else if err = os.Link(tmp.Name(), name); err == nil {
-		os.Remove(tmp.Name())
-	} else if errors.Is(err, fs.ErrExist) {
-		return 0, usagef("ledger export: %s already exists: pass --force to replace it, or choose another --out", name)
+	defer a.Close()
+	bw := bufio.NewWriterSize(a, 256<<10)
+	n, err := lg.Export(ctx, bw)
+	if err == nil {
+		err = bw.Flush()
 	}
 	if err != nil {
 		return 0, fmt.Errorf("ledger export: %w", err)
 	}
-	done = true
+	if err := a.Commit(); errors.Is(err, fs.ErrExist) && !force {
+		return 0, exists()
+	} else if err != nil {
+		return 0, fmt.Errorf("ledger export: %w", err)
+	}
 	return n, nil
 }

@@ -103,10 +103,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "repair":
 		code, err = runRepair(ctx, rest, stderr)
 	case "version", "--version", "-version":
+		if len(rest) > 0 && isHelpFlag(rest[0]) {
+			fmt.Fprint(stderr, versionUsage)
+			return exitOK
+		}
 		fmt.Fprintln(stdout, "tokenreg", buildVersion())
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
-			return run(ctx, []string{rest[0], "--help"}, stdin, stdout, stderr, env)
+			if !commands[rest[0]] {
+				fmt.Fprintf(stderr, "tokenreg: help: unknown command %q\n\n%s", rest[0], mainUsage)
+				return exitUsage
+			}
+			// Asked for, the help is the output: to stdout, so that
+			// `tokenreg help run | less` works (`run --help` keeps the
+			// flag package's stderr).
+			return run(ctx, []string{rest[0], "--help"}, stdin, stdout, stdout, env)
 		}
 		fmt.Fprint(stdout, mainUsage)
 	default:
@@ -124,6 +135,27 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	return code
 }
+
+// commands are the names `tokenreg help COMMAND` knows.
+var commands = map[string]bool{
+	"run": true, "retry": true, "validate": true, "report": true, "ledger": true,
+	"merge": true, "repair": true, "version": true, "help": true,
+}
+
+// isHelpFlag reports whether arg asks for a command's help.
+func isHelpFlag(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+const versionUsage = `Usage: tokenreg version
+
+Prints tokenreg's version: the release tag or commit it was built from (make
+build sets it from git describe), else the module version and VCS revision Go
+recorded.
+
+Example:
+  tokenreg version
+`
 
 // exitCodeOf maps the error that ends a command to SPEC §5's exit code, by
 // its type: the one place that does. Everything not named here (a
@@ -166,7 +198,7 @@ Usage:
   tokenreg run INPUT.csv [--out RESULT.csv] [flags]     register every row
   tokenreg retry RESULT.csv [--out NEW.csv] [flags]     send again the rows that did not succeed
   tokenreg validate INPUT.csv [--out RESULT.csv]        check a file offline, send nothing
-  tokenreg report RESULT.csv... [--html FILE]          one self-contained HTML report of results
+  tokenreg report RESULT.csv... [--html FILE]           one self-contained HTML report of results
   tokenreg ledger export|import --ledger FILE ...       move the reconciliation ledger to/from CSV
   tokenreg merge RESULT... [--out MERGED.csv]           combine the results of the shards of one input
   tokenreg repair RESULT.csv                            keep the last row of each line of an old result

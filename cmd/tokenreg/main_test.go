@@ -125,7 +125,8 @@ func TestExitCodes(t *testing.T) {
 		{"validate invalid", nil, []string{"validate", mixed}, exitNotAllOK, ""},
 		{"validate ok", nil, []string{"validate", okFile}, exitOK, ""},
 		{"version", nil, []string{"version"}, exitOK, ""},
-		{"help run", nil, []string{"help", "run"}, exitOK, "tokenreg run INPUT.csv"},
+		{"help run", nil, []string{"help", "run"}, exitOK, ""},
+		{"help unknown", nil, []string{"help", "frobnicate"}, exitUsage, "unknown command"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

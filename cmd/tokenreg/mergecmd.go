@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -8,7 +9,6 @@ import (
 	"hash/maphash"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -59,8 +59,10 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 				return exitUsage, usagef("--out %s is one of the results to merge: write the merged result to a new file", *out)
 			}
 		}
-		if _, err := os.Stat(*out); err == nil && !*force {
-			return exitUsage, usagef("--out %s already exists: use --force to replace it", *out)
+		// Refused early, before the files are read; the commit below is
+		// what makes sure, in one step with putting the file there.
+		if _, err := os.Lstat(*out); err == nil && !*force {
+			return exitUsage, outExists(*out)
 		}
 	}
 
@@ -85,20 +87,18 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	sum := report.NewSummary(m.start)
 	sum.ResultPath = *out
 	var w io.Writer = stdout
-	var tmp *os.File
+	var tmp *safefile.Atomic
 	if *out != "-" {
-		// A temporary file beside --out, renamed at the end: a refused
-		// merge leaves nothing behind and never a half-merged result.
-		if tmp, err = os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".tmp-*"); err != nil {
+		// Written beside --out and put in place at the end (safefile's
+		// atomic writer, mode 0600 as run makes a result: usernames and
+		// phone numbers are personal data): a refused merge leaves nothing
+		// behind and never a half-merged result. Without --force, an --out
+		// that appeared meanwhile is refused in the same step.
+		if tmp, err = safefile.Create(*out, 0o600, safefile.Options{Replace: *force}); err != nil {
 			return exitUsage, usagef("--out: %v", err)
 		}
-		defer func() {
-			if tmp != nil {
-				tmp.Close()
-				os.Remove(tmp.Name())
-			}
-		}()
-		w = tmp
+		defer tmp.Close()
+		w = bufio.NewWriterSize(tmp, 256<<10)
 	}
 	rw := report.NewWriter(w)
 	if err := rw.WriteHeader(); err != nil {
@@ -115,21 +115,12 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		sum.ExitCode = exitNotAllOK // what one run over the whole input would have ended with
 	}
 	if tmp != nil {
-		// CreateTemp made it 0600, as run makes a result: usernames and
-		// phone numbers are personal data.
-		if err := tmp.Sync(); err != nil {
+		if err := w.(*bufio.Writer).Flush(); err != nil {
 			return exitUsage, fmt.Errorf("write %s: %w", *out, err)
 		}
-		if err := tmp.Close(); err != nil {
-			return exitUsage, fmt.Errorf("write %s: %w", *out, err)
-		}
-		if err := os.Rename(tmp.Name(), *out); err != nil {
-			return exitUsage, fmt.Errorf("write %s: %w", *out, err)
-		}
-		tmp = nil
-		// As for a result file: the rename lasts only once its directory
-		// is on disk.
-		if err := safefile.SyncDir(filepath.Dir(*out)); err != nil {
+		if err := tmp.Commit(); errors.Is(err, os.ErrExist) && !*force {
+			return exitUsage, outExists(*out)
+		} else if err != nil {
 			return exitUsage, fmt.Errorf("write %s: %w", *out, err)
 		}
 	}
@@ -386,6 +377,11 @@ func readResultFile(ctx context.Context, path string, fn func(report.Result) err
 	}
 }
 
+// outExists refuses an existing --out.
+func outExists(path string) error {
+	return usagef("--out %s already exists: use --force to replace it", path)
+}
+
 // sameFile reports whether a and b name one existing file.
 func sameFile(a, b string) bool {
 	sa, err1 := os.Stat(a)
@@ -398,7 +394,9 @@ const mergeUsage = `Usage: tokenreg merge RESULT... [--out MERGED.csv [--force]]
 Combines the results of the N shards of one input (tokenreg run --shard K/N,
 one file per K) into one result with one row per input line, each line's row
 taken from the shard that owns it, and one summary (stderr, and --summary as
-JSON). The result goes to --out (replaced atomically) or to stdout.
+JSON). The result goes to --out, put in place whole at the end (an existing
+--out is refused, even one created while merge ran, unless --force), or to
+stdout.
 
 Refused, before anything is written, unless the files are the results of one
 input: every file must have a row for every line, with the same username,

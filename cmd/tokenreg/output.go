@@ -163,25 +163,22 @@ func replaceResult(path string, keep func(*report.Writer) (int, error)) (*result
 // tempResult is the replacement of a result file, written beside it and not
 // yet in its place.
 type tempResult struct {
-	f    *os.File
+	a    *safefile.Atomic
 	bw   *bufio.Writer // rows copied from the old file need no flush each
 	w    *report.Writer
 	kept int
 	werr error // the first write error
 }
 
-// newTempResult creates the replacement (mode 0600, a new file of this
-// user's: nothing planted is reused) and writes the header.
+// newTempResult creates the replacement through safefile's atomic writer
+// (mode 0600, a new file of this user's: nothing planted is reused) and
+// writes the header.
 func newTempResult(path string) (*tempResult, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	a, err := safefile.Create(path, 0o600, safefile.Options{Replace: true}) // usernames and phone numbers are personal data
 	if err != nil {
 		return nil, usagef("result: %v", err)
 	}
-	t := &tempResult{f: f, bw: bufio.NewWriterSize(f, 256<<10)}
+	t := &tempResult{a: a, bw: bufio.NewWriterSize(a, 256<<10)}
 	t.w = report.NewWriter(t.bw)
 	if err := t.w.WriteHeader(); err != nil {
 		t.abort()
@@ -201,40 +198,19 @@ func (t *tempResult) write(r report.Result) error {
 }
 
 // abort removes the replacement.
-func (t *tempResult) abort() {
-	t.f.Close()
-	os.Remove(t.f.Name())
-}
+func (t *tempResult) abort() { t.a.Close() }
 
-// commit syncs the replacement and renames it over path, then syncs the
-// directory: a crash at any moment leaves the old file or the new one. It
-// returns the result, open for appending after the kept rows.
+// commit puts the replacement in place (synced, renamed over path, the
+// rename made durable): a crash at any moment leaves the old file or the new
+// one. It returns the result, open for appending after the kept rows.
 func (t *tempResult) commit(path string) (*resultFile, error) {
-	fail := func(what string, err error) (*resultFile, error) {
-		t.abort()
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
 	if err := t.bw.Flush(); err != nil {
-		return fail("write result", err)
+		t.abort()
+		return nil, fmt.Errorf("write result: %w", err)
 	}
-	end, err := t.f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return fail("write result", err)
-	}
-	if err := t.f.Sync(); err != nil {
-		return fail("sync result", err)
-	}
-	// Closed before the rename: Windows cannot rename a file open without
-	// FILE_SHARE_DELETE, which Go does not ask for.
-	if err := t.f.Close(); err != nil {
-		return fail("write result", err)
-	}
-	if err := os.Rename(t.f.Name(), path); err != nil {
-		os.Remove(t.f.Name())
+	end := t.a.Size()
+	if err := t.a.Commit(); err != nil {
 		return nil, fmt.Errorf("replace result: %w", err)
-	}
-	if err := safefile.SyncDir(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("sync result directory: %w", err)
 	}
 	// Reopened as safely as a resumed result: in a directory others can
 	// write, the name must still be this user's regular file, of the size

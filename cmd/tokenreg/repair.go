@@ -22,6 +22,8 @@ the last one is the line's latest outcome. A torn last line (a crash in the
 middle of a write) is dropped too. The file is replaced atomically, under the
 same lock a run takes. --resume and retry accept the repaired file.
 
+Example:
+  tokenreg repair staff.result.csv && tokenreg run staff.csv --resume
 `
 
 // runRepair is `tokenreg repair RESULT.csv`.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -68,6 +69,11 @@ func TestCanaryLimitThenResume(t *testing.T) {
 	}
 	if !sum.Limited || sum.Remaining != 6 || sum.ExitCode != exitLimit || sum.Parameters["limit"] != "5" {
 		t.Errorf("summary: limited %v, remaining %d, exit %d, limit %q; want true, 6, %d, 5", sum.Limited, sum.Remaining, sum.ExitCode, sum.Parameters["limit"], exitLimit)
+	}
+	// The pre-pass read the whole file: the canary's summary names the
+	// input it was run on, though the run stopped early.
+	if want := fmt.Sprintf("%x", sha256.Sum256([]byte(text))); sum.InputSHA256 != want {
+		t.Errorf("canary summary input_sha256 = %q, want %q", sum.InputSHA256, want)
 	}
 	if !regexp.MustCompile(`remaining +6 rows not sent yet`).MatchString(stderr) || !strings.Contains(stderr, "--resume") {
 		t.Errorf("stderr does not say 6 rows remain and how to go on:\n%s", stderr)

@@ -189,3 +189,57 @@ func TestFoldName(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReaderFastPath checks that the fast path for lines without quotes
+// reads exactly what the general parser reads: the same fields, lines,
+// offsets and errors, whatever the bytes.
+func FuzzReaderFastPath(f *testing.F) {
+	for _, seed := range []string{
+		"a,b\n1,2\n", "a;b\r\n\"x\";y\n", "a,b\n1,caf\xe9\n", "a,b\n\xc3,\xa9\n", "sep=|\na|b\n1|2\r3|4", "a\tb\n\n\n1\t\"2\n3\"\n",
+		"a,b\n1,2\r\n\x1a", "a,b\nx\"y,2\n", "a,b\n" + strings.Repeat("x", 80) + "\n1,2\n", "\xef\xbb\xbfa,b\n1,2",
+	} {
+		f.Add(seed, false)
+		f.Add(seed, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, anyBytes bool) {
+		opt := Options{Separators: []byte(",;\t|"), AnyBytes: anyBytes, MaxRecord: 64, Score: func(h []string) int {
+			n := 0
+			for _, c := range h {
+				if c == "a" || c == "b" {
+					n++
+				}
+			}
+			return n
+		}}
+		fast, slow := dumpOffsets(t, in, opt, false), dumpOffsets(t, in, opt, true)
+		if fmt.Sprint(fast) != fmt.Sprint(slow) {
+			t.Errorf("%q:\nfast path %q\ngeneral   %q", in, fast, slow)
+		}
+	})
+}
+
+// dumpOffsets is dump with each record's offset, and with or without the
+// fast path.
+func dumpOffsets(t *testing.T, in string, opt Options, slow bool) []string {
+	t.Helper()
+	rd, err := NewReader(strings.NewReader(in), opt)
+	if err != nil {
+		return []string{"open: " + err.Error()}
+	}
+	rd.slow = slow
+	var out []string
+	for {
+		f, err := rd.Read()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			out = append(out, fmt.Sprintf("%d@%d err: %v", rd.Line(), rd.Offset(), err))
+			if _, fatal := err.(*FileError); fatal {
+				return out
+			}
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d-%d@%d %v %q", rd.Line(), rd.EndLine(), rd.Offset(), rd.Terminated(), f))
+	}
+}

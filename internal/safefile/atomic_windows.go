@@ -1,6 +1,6 @@
 //go:build windows
 
-package report
+package safefile
 
 import (
 	"errors"
@@ -48,11 +48,12 @@ func createTemp(name string, perm os.FileMode) (*os.File, error) {
 	return os.NewFile(uintptr(h), name), nil
 }
 
-// replaceFile renames tmp over path with MoveFileEx's write-through flag,
-// which returns only once the rename is on disk. Windows cannot sync a
+// moveIntoPlace renames tmp to path with MoveFileEx's write-through flag,
+// which returns only once the rename is on disk: Windows cannot sync a
 // directory (FlushFileBuffers on a directory handle is refused), so this
-// takes the place of the directory sync done on Unix.
-func replaceFile(tmp, path, dir string) error {
+// takes the place of the directory sync done on Unix. Without replace the
+// rename fails, in one step, if path exists.
+func moveIntoPlace(tmp, path string, replace bool) error {
 	from, err := windows.UTF16PtrFromString(tmp)
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
@@ -61,7 +62,14 @@ func replaceFile(tmp, path, dir string) error {
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
 	}
-	if err := windows.MoveFileEx(from, to, windows.MOVEFILE_REPLACE_EXISTING|windows.MOVEFILE_WRITE_THROUGH); err != nil {
+	flags := uint32(windows.MOVEFILE_WRITE_THROUGH)
+	if replace {
+		flags |= windows.MOVEFILE_REPLACE_EXISTING
+	}
+	if err := windows.MoveFileEx(from, to, flags); err != nil {
+		if errors.Is(err, windows.ERROR_FILE_EXISTS) || errors.Is(err, windows.ERROR_ALREADY_EXISTS) {
+			err = fs.ErrExist
+		}
 		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
 	}
 	return nil
