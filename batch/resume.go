@@ -32,6 +32,9 @@ type Resume struct {
 	// Valid is the number of rows with status valid: written by a dry run
 	// or validate, never sent.
 	Valid int
+	// Sent is the number of rows of requests that were sent (ok, failed,
+	// error).
+	Sent int
 	// Shard is the --shard ("K/N") of the run that wrote the earlier
 	// result, as its placeholders for other shards' lines say; "" if it
 	// has none.
@@ -133,8 +136,11 @@ func LoadResume(name string, f io.Reader, keep func(report.Result) error) (rs *R
 		if res.Status == report.StatusFailed || res.Status == report.StatusInvalid {
 			r.NotOK++
 		}
-		if res.Status == report.StatusValid {
+		switch res.Status {
+		case report.StatusValid:
 			r.Valid++
+		case report.StatusOK, report.StatusFailed, report.StatusError:
+			r.Sent++
 		}
 		return nil
 	})

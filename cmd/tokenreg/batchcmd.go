@@ -305,6 +305,11 @@ func (b *batchCmd) openResult(locked func() error) error {
 		if err := rs.CheckShard(b.cfg.Shard); err != nil {
 			return usagef("--resume %s: %v", b.outPath, err)
 		}
+		if rs.Sent > 0 && b.f.dryRun {
+			// Its error rows would be rewritten as valid: their "outcome
+			// unknown" notes lost, and a real --resume refused after.
+			return usagef("--resume --dry-run %s: the result holds rows that were sent (%d); a dry run would write valid rows over its error rows: check the input with validate, or write the dry run elsewhere with --out", b.outPath, rs.Sent)
+		}
 		if rs.Valid > 0 && !b.f.dryRun {
 			// A dry run's rows are final for a dry run only: kept, they
 			// would never be sent, and the run would end "done".

@@ -403,6 +403,28 @@ func TestDrillResumeOfADryRun(t *testing.T) {
 		t.Fatalf("--force: exit %d, want 0\n%s", code, stderr)
 	}
 	d.check("dry-run+resume+force")
+
+	// The other way round: a dry run resuming a real result would write
+	// valid rows over its error rows (and a real --resume then refuses).
+	d = newDrill(t, rows, false, false)
+	d.s.onRequest(func(n int64) {
+		if n == 5 {
+			d.s.down.Store(true)
+		}
+	})
+	if code, stderr := d.run(context.Background(), "--attempts", "1", "--abort-after", "0"); code != exitNotAllOK {
+		t.Fatalf("run during an outage: exit %d, want 1\n%s", code, stderr)
+	}
+	d.s.down.Store(false)
+	saved = fileBytes(t, d.out)
+	code, stderr = d.run(context.Background(), "--resume", "--dry-run")
+	if code != exitUsage || !bytes.Equal(saved, fileBytes(t, d.out)) {
+		t.Errorf("--resume --dry-run of a real result: exit %d, want 2 and the result unchanged\n%s", code, stderr)
+	}
+	if code, stderr := d.run(context.Background(), "--resume"); code != exitOK {
+		t.Fatalf("--resume: exit %d, want 0\n%s", code, stderr)
+	}
+	d.check("outage+resume-dry-run+resume")
 }
 
 // TestDrillRetryOrMergeOfAResultBeingWritten: `retry` or `merge` of a result
