@@ -299,6 +299,10 @@ func (b *batchCmd) openResult(locked func() error) error {
 	if b.outPath == "" {
 		b.outPath = defaultOut(b.mode, b.input)
 	}
+	if b.input != "-" && b.outPath != "-" && sameFile(b.input, b.outPath) {
+		// --force would replace the inventory by the result, header first.
+		return usagef("--out %s is the input %s: write the result to another file", b.outPath, b.input)
+	}
 	seeker, seekable := b.in.(io.ReadSeeker)
 	reread := b.total >= 0 && seekable
 	verify := func(rs *batch.Resume) error {

@@ -460,3 +460,33 @@ func TestDrillRetryOrMergeOfAResultBeingWritten(t *testing.T) {
 		t.Errorf("retry once the run is done: exit %d after %d requests, want 1 after 1 (line 5)\n%s", code, d.s.requests.Load()-before, stderr)
 	}
 }
+
+// TestDrillOutIsTheInput: `--out` naming the input itself (a slip of tab
+// completion) with --force replaced the operator's inventory by the result,
+// header first: a crash then left a partial result where the inventory was.
+// run, retry and validate refuse it (exit 2) and leave the file alone.
+func TestDrillOutIsTheInput(t *testing.T) {
+	d := newDrill(t, 5, false, false)
+	saved := fileBytes(t, d.in)
+	link := filepath.Join(filepath.Dir(d.in), "link.csv")
+	if err := os.Symlink(d.in, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", d.in, "--out", d.in, "--force", "--rate", "0", "--progress", "never"},
+		{"run", d.in, "--out", link, "--force", "--rate", "0", "--progress", "never"},
+		{"validate", d.in, "--out", d.in, "--force"},
+		{"run", d.in, "--out", d.in, "--resume", "--rate", "0", "--progress", "never"},
+	} {
+		code, _, stderr := cli{env: demoEnv(d.s.URL)}.run(t, context.Background(), "", args...)
+		if code != exitUsage || !strings.Contains(stderr, "is the input") {
+			t.Errorf("%v: exit %d, want 2 saying --out is the input\n%s", args, code, stderr)
+		}
+		if !bytes.Equal(saved, fileBytes(t, d.in)) {
+			t.Fatalf("%v changed the input", args)
+		}
+	}
+	if n := d.s.requests.Load(); n != 0 {
+		t.Errorf("%d requests sent", n)
+	}
+}
