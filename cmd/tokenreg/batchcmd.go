@@ -303,6 +303,9 @@ func (b *batchCmd) openResult(locked func() error) error {
 		// --force would replace the inventory by the result, header first.
 		return usagef("--out %s is the input %s: write the result to another file", b.outPath, b.input)
 	}
+	if err := b.distinctReports(); err != nil {
+		return err
+	}
 	seeker, seekable := b.in.(io.ReadSeeker)
 	reread := b.total >= 0 && seekable
 	verify := func(rs *batch.Resume) error {
@@ -346,6 +349,47 @@ func (b *batchCmd) openResult(locked func() error) error {
 	b.cfg.Resume = res.resume
 	b.logger.Info("resuming", "result", b.outPath, "rows_done", res.resume.Final, "rows_to_retry", res.resume.Rows-res.resume.Final, "torn_line_dropped", res.torn)
 	return nil
+}
+
+// distinctReports refuses a --summary, --metrics or --html that names the
+// input, the result, the ledger or another of them: written at the end by
+// rename, it would replace that file (the result's rows, the inventory)
+// with a report.
+func (b *batchCmd) distinctReports() error {
+	type named struct{ flag, path string }
+	var others []named
+	if b.input != "-" {
+		others = append(others, named{"the input", b.input})
+	}
+	if b.outPath != "-" {
+		others = append(others, named{"--out", b.outPath})
+	}
+	if b.f.ledger != "" {
+		others = append(others, named{"--ledger", b.f.ledger})
+	}
+	for _, r := range []named{{"--summary", b.f.summary}, {"--metrics", b.f.metrics}, {"--html", b.f.html}} {
+		if r.path == "" {
+			continue
+		}
+		for _, o := range others {
+			if samePath(r.path, o.path) {
+				return usagef("%s %s is also %s: give it a file of its own", r.flag, r.path, o.flag)
+			}
+		}
+		others = append(others, r)
+	}
+	return nil
+}
+
+// samePath reports whether a and b name one file: the same existing file,
+// or the same absolute path.
+func samePath(a, b string) bool {
+	if sameFile(a, b) {
+		return true
+	}
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ab
 }
 
 // tuneMemory bounds the heap by the input's size unless the operator set

@@ -490,3 +490,41 @@ func TestDrillOutIsTheInput(t *testing.T) {
 		t.Errorf("%d requests sent", n)
 	}
 }
+
+// TestDrillReportFlagNamesAnotherFile: --summary, --metrics or --html
+// naming the result (a script's --out "$F" --summary "$F"), the input or the
+// ledger replaced that file with a report at the end of the run: the rows
+// of the result, or the inventory, gone. Refused before anything is sent.
+func TestDrillReportFlagNamesAnotherFile(t *testing.T) {
+	d := newDrill(t, 5, false, false)
+	dir := filepath.Dir(d.in)
+	db := filepath.Join(dir, "ledger.db")
+	saved := fileBytes(t, d.in)
+	for _, extra := range [][]string{
+		{"--summary", d.out},
+		{"--metrics", d.out},
+		{"--html", d.out},
+		{"--summary", d.in},
+		{"--summary", filepath.Join(dir, ".", "result.csv")},
+		{"--ledger", db, "--metrics", db},
+		{"--summary", filepath.Join(dir, "s.json"), "--html", filepath.Join(dir, "s.json")},
+	} {
+		code, stderr := d.run(context.Background(), extra...)
+		if code != exitUsage || !strings.Contains(stderr, "give it a file of its own") {
+			t.Errorf("%v: exit %d, want 2\n%s", extra, code, stderr)
+		}
+		if _, err := os.Stat(d.out); err == nil {
+			t.Errorf("%v: the refused run wrote %s", extra, d.out)
+			os.Remove(d.out)
+		}
+		if !bytes.Equal(saved, fileBytes(t, d.in)) {
+			t.Fatalf("%v changed the input", extra)
+		}
+	}
+	if n := d.s.requests.Load(); n != 0 {
+		t.Errorf("%d requests sent", n)
+	}
+	if code, stderr := d.run(context.Background(), "--summary", filepath.Join(dir, "s.json")); code != exitOK {
+		t.Errorf("a summary of its own: exit %d, want 0\n%s", code, stderr)
+	}
+}
