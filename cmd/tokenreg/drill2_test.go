@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/client/clienttest"
 	"github.com/tokenreg/tokenreg/internal/safefile"
 	"github.com/tokenreg/tokenreg/ledger"
@@ -526,5 +527,47 @@ func TestDrillReportFlagNamesAnotherFile(t *testing.T) {
 	}
 	if code, stderr := d.run(context.Background(), "--summary", filepath.Join(dir, "s.json")); code != exitOK {
 		t.Errorf("a summary of its own: exit %d, want 0\n%s", code, stderr)
+	}
+}
+
+// TestDrillMergeAndExportNameTheirInputs: `merge --summary` naming the
+// merged result or a shard's result, and `ledger export --out` naming the
+// ledger (with --force), replaced that file: a shard's rows, or the ledger
+// itself, gone. Both are refused (exit 2) and change nothing.
+func TestDrillMergeAndExportNameTheirInputs(t *testing.T) {
+	dir := t.TempDir()
+	text, st := shardInput()
+	input := writeFile(t, dir, "inventory.csv", text)
+	shards := runShards(t, dir, input, st, 2)
+	saved := fileBytes(t, shards[0])
+	merged := filepath.Join(dir, "merged.csv")
+	for _, sum := range []string{merged, shards[0]} {
+		code, _, stderr := cli{}.run(t, context.Background(), "", append([]string{"merge", "--out", merged, "--summary", sum}, shards...)...)
+		if code != exitUsage || !bytes.Equal(saved, fileBytes(t, shards[0])) {
+			t.Errorf("merge --summary %s: exit %d, want 2, and the shard's result unchanged\n%s", sum, code, stderr)
+		}
+		if _, err := os.Stat(merged); err == nil {
+			t.Errorf("merge --summary %s wrote %s", sum, merged)
+			os.Remove(merged)
+		}
+	}
+
+	db := filepath.Join(dir, "ledger.db")
+	lg, err := ledger.Open(context.Background(), db, ledger.Options{RunID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lg.Record(context.Background(), "alice", client.OTP, "HW0001", time.Now(), false); err != nil {
+		t.Fatal(err)
+	}
+	lg.Close()
+	for _, out := range []string{db, filepath.Join(dir, ".", "ledger.db")} {
+		code, _, stderr := cli{}.run(t, context.Background(), "", "ledger", "export", "--ledger", db, "--out", out, "--force")
+		if code != exitUsage {
+			t.Errorf("ledger export --out %s (the ledger) --force: exit %d, want 2\n%s", out, code, stderr)
+		}
+	}
+	if n := len(exportLedger(t, db)); n != 1 {
+		t.Errorf("the ledger holds %d registrations after the refused exports, want 1", n)
 	}
 }

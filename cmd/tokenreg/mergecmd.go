@@ -53,6 +53,13 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		fs.Usage()
 		return exitUsage, usagef("merge takes the result files of every shard of one input")
 	}
+	if *summary != "" {
+		for _, f := range append([]string{*out}, files...) {
+			if f != "-" && samePath(*summary, f) {
+				return exitUsage, usagef("--summary %s is also %s: give it a file of its own", *summary, f)
+			}
+		}
+	}
 	if *out != "-" {
 		for _, f := range files {
 			if sameFile(f, *out) {
