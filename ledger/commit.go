@@ -226,7 +226,7 @@ func (c *committer) loop() {
 			err = c.sync()
 		}
 		for _, o := range group {
-			if err == nil {
+			if err == nil && !c.l.forgetOwn {
 				// Visible to Lookup once durable, before its caller returns.
 				c.l.keys.add(o.user, o.t, o.sn, o.atMilli)
 			}

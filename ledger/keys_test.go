@@ -82,3 +82,39 @@ func TestKeySetAgreesWithDatabase(t *testing.T) {
 		t.Errorf("%d keys still outside the sorted set after %d records, want them merged", n, added)
 	}
 }
+
+// TestForgetOwnKeys: a run's ledger (ForgetOwnKeys) keeps the keys it
+// records out of memory, so a fresh run of a million rows does not grow by
+// them; what earlier runs recorded is still found, from memory; and the
+// database has every key, for the next run.
+func TestForgetOwnKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, path, Options{})
+	record(t, l, reg{"alice", client.OTP, "OTP-1", t1})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l = open(t, path, Options{ForgetOwnKeys: true})
+	wantLookup(t, l, "alice", client.OTP, "OTP-1", true, t1) // loads the key set
+	for i := range 100 {
+		record(t, l, reg{fmt.Sprintf("user%d", i), client.SMS, fmt.Sprintf("+6012345%04d", i), t2})
+	}
+	l.keys.mu.RLock()
+	held := len(l.keys.base) + len(l.keys.extra) + len(l.keys.odd)
+	l.keys.mu.RUnlock()
+	if held != 1 {
+		t.Errorf("the key set holds %d keys after 100 records of its own, want 1 (the earlier run's)", held)
+	}
+	wantLookup(t, l, "alice", client.OTP, "OTP-1", true, t1)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next run finds all of them; a Ledger without the option sees its
+	// own records at once.
+	l = open(t, path, Options{})
+	wantLookup(t, l, "user7", client.SMS, "+60123450007", true, t2)
+	record(t, l, reg{"bob", client.OTP, "OTP-2", t2})
+	wantLookup(t, l, "bob", client.OTP, "OTP-2", true, t2)
+}

@@ -24,9 +24,11 @@ var ledgerWait atomic.Int64
 func init() { ledgerWait.Store(int64(5 * time.Second)) }
 
 // openLedger opens the ledger for a run, waiting a little for another run
-// that holds it.
+// that holds it. A run never looks up a key it recorded itself (its
+// duplicate check comes first), so its keys stay out of the memory that
+// answers lookups.
 func openLedger(ctx context.Context, path string, logger *slog.Logger) (*ledger.Ledger, error) {
-	lg, err := ledger.Open(ctx, path, ledger.Options{Wait: time.Duration(ledgerWait.Load())})
+	lg, err := ledger.Open(ctx, path, ledger.Options{Wait: time.Duration(ledgerWait.Load()), ForgetOwnKeys: true})
 	if err != nil {
 		return nil, usagef("--ledger: %v", err)
 	}
