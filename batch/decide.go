@@ -52,7 +52,7 @@ func decide(row *Row, f facts) decision {
 	case final:
 		return decision{act: drop}
 	case !f.owned:
-		return decision{act: emit, status: report.StatusSkipped, message: fmt.Sprintf("%s (this is shard %s)", report.OtherShardPrefix, f.shard)}
+		return decision{act: emit, status: report.StatusSkipped, message: placeholder(f.shard)}
 	case row.Problem != "":
 		return decision{act: emit, status: report.StatusInvalid, message: row.Problem}
 	case f.dupOf > 0:

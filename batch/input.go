@@ -144,7 +144,9 @@ type Reader struct {
 
 // ReaderOptions tune how the input is read.
 type ReaderOptions struct {
-	// Unescape strips the formula guards of a result file (retry).
+	// Unescape strips the formula guards of a result file (retry). An
+	// input whose header has the result file's status, code and message
+	// columns is read so whatever this says.
 	Unescape bool
 	// NoSHA256 skips hashing the bytes (SHA256 returns ""): for a pre-pass
 	// whose reader only counts, the run's own reader hashes them.
@@ -188,6 +190,11 @@ func NewReader(name string, r io.Reader, opt ReaderOptions) (*Reader, error) {
 	}
 	rd.col = columnsOf(canon)
 	rd.hasStat = rd.col.status >= 0
+	// A result file (status, code and message columns) is a valid input
+	// of run and validate too: its cells carry the writer's formula
+	// guards and escapes, which are not part of the values, whatever the
+	// command.
+	rd.unesc = rd.unesc || rd.hasStat && rd.col.code >= 0 && rd.col.message >= 0
 	return rd, nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"math"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/tokenreg/tokenreg/report"
@@ -27,13 +29,53 @@ type Resume struct {
 	NotOK int
 	// MaxLine is the highest input line the earlier result has a row for.
 	MaxLine int
+	// Valid is the number of rows with status valid: written by a dry run
+	// or validate, never sent.
+	Valid int
+	// Sent is the number of rows of requests that were sent (ok, failed,
+	// error).
+	Sent int
+	// Shard is the --shard ("K/N") of the run that wrote the earlier
+	// result, as its placeholders for other shards' lines say; "" if it
+	// has none.
+	Shard string
+}
+
+// CheckShard refuses to continue with shard s a result written with another
+// --shard (or none): its placeholders are final rows, so the lines they hold
+// for the other shards would never be sent, and the run would end "done".
+func (r *Resume) CheckShard(s Shard) error {
+	if r == nil || r.Shard == "" {
+		return nil
+	}
+	if s.N > 1 && s.String() == r.Shard {
+		return nil
+	}
+	given := "without --shard"
+	if s.N > 1 {
+		given = "with --shard " + s.String()
+	}
+	return fmt.Errorf("the result was written with --shard %s, and this run is %s: resume it with --shard %s (each shard's lines are sent by its own run; to send every line from one machine, start a new result with --force or another --out)",
+		r.Shard, given, r.Shard)
 }
 
 type prior struct {
-	ident   uint64
+	ident uint64
+	// bound is when the row's registration succeeded, in Unix seconds (a
+	// row ok, or failed after meeting its own lost success); 0 if it did
+	// not. A resumed run with a ledger records such a row if the ledger
+	// lacks it (the earlier part ran without that ledger, or could not
+	// write to it).
+	bound   uint32
 	final   bool
 	unknown bool // a row whose request may have been applied unanswered
+	lost    bool // bound, and the success was inferred, not answered
 	seen    bool // the input has a row on this line
+}
+
+// boundAt is what prior.bound holds for a row that succeeded at t.
+func boundAt(t time.Time) uint32 {
+	return uint32(min(max(t.Unix(), 1), math.MaxUint32))
 }
 
 // ident hashes what a result row says about its input row: a resumed line
@@ -77,8 +119,14 @@ func LoadResume(name string, f io.Reader, keep func(report.Result) error) (rs *R
 				return err
 			}
 		}
-		_, unknown, _ := parseNotes(res.Status, res.Message)
-		p := prior{ident: r.ident(res.Username, res.TokenSn, res.TokenType), final: res.Status.Final(), unknown: unknown}
+		if r.Shard == "" && res.Status == report.StatusSkipped {
+			r.Shard, _ = placeholderShard(res.Message)
+		}
+		_, unknown, lost := parseNotes(res.Status, res.Message)
+		p := prior{ident: r.ident(res.Username, res.TokenSn, res.TokenType), final: res.Status.Final(), unknown: unknown, lost: lost}
+		if res.Status == report.StatusOK || lost {
+			p.bound = boundAt(res.FinishedAt)
+		}
 		r.lines[res.Line] = p
 		r.Rows++
 		r.MaxLine = max(r.MaxLine, res.Line)
@@ -87,6 +135,12 @@ func LoadResume(name string, f io.Reader, keep func(report.Result) error) (rs *R
 		}
 		if res.Status == report.StatusFailed || res.Status == report.StatusInvalid {
 			r.NotOK++
+		}
+		switch res.Status {
+		case report.StatusValid:
+			r.Valid++
+		case report.StatusOK, report.StatusFailed, report.StatusError:
+			r.Sent++
 		}
 		return nil
 	})

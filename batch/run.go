@@ -113,6 +113,9 @@ type Outcome struct {
 	// recorded or written after a write or ledger failure: the caller must
 	// show them, or their answers are lost.
 	Unsaved []report.Result
+	// LedgerFailed says the ledger could not record a success: some of
+	// the Unsaved rows that succeeded are not in it.
+	LedgerFailed bool
 }
 
 type job struct {
@@ -140,6 +143,8 @@ type pipeline struct {
 	free    chan []outcome
 	pending []outcome
 	limited bool // read stopped at cfg.Limit; set by read before g.Wait returns
+	// ledgerFailed: a Record failed; set by write before it returns.
+	ledgerFailed bool
 }
 
 // decidedBatches is the number of batches of decidedBatch rows between the
@@ -227,7 +232,7 @@ func Run(ctx context.Context, rd *Reader, out *report.Writer, sum *report.Summar
 	close(p.results)
 	werr := <-written
 
-	o := Outcome{Unsent: int(unsent.Load()), Unsaved: unsaved}
+	o := Outcome{Unsent: int(unsent.Load()), Unsaved: unsaved, LedgerFailed: p.ledgerFailed}
 	if werr != nil {
 		return o, werr
 	}
@@ -323,6 +328,11 @@ func (p *pipeline) read(ctx context.Context, rd *Reader, sc *scheduler, jobs cha
 		}
 		switch d.act {
 		case drop:
+			if p.cfg.Ledger != nil && prior.bound != 0 && !p.cfg.DryRun {
+				if err := p.keepRecorded(ctx, &row, prior); err != nil {
+					return err
+				}
+			}
 		case emit:
 			msg := d.message
 			if d.status == report.StatusValid {
@@ -378,6 +388,22 @@ func (p *pipeline) flush() {
 		p.decided <- p.pending
 		p.pending = nil
 	}
+}
+
+// keepRecorded records in the ledger a success that the earlier result
+// keeps (a resumed line ok, or failed after meeting its own lost success)
+// if the ledger does not hold it: the earlier part ran without this ledger,
+// or its ledger could not be written (a full disk) and the operator
+// appended the answers shown then. The ledger holds what tokenreg bound.
+func (p *pipeline) keepRecorded(ctx context.Context, row *Row, prior prior) error {
+	_, found, err := p.cfg.Ledger.Lookup(ctx, row.Username, row.TokenType, row.TokenSn)
+	if err == nil && !found {
+		err = p.cfg.Ledger.Record(context.Background(), row.Username, row.TokenType, row.TokenSn, time.Unix(int64(prior.bound), 0), prior.lost)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return nil
 }
 
 // conflict is validate's warning for a valid row that an earlier line of
@@ -515,6 +541,7 @@ func (p *pipeline) write(stop context.CancelCauseFunc) (unsaved []report.Result,
 		// A success (or a lost one) was stored before its row is written
 		// (SPEC §5a), so that no later run sends it again.
 		if a.recorded && a.recordErr != nil {
+			p.ledgerFailed = true
 			fail(fmt.Errorf("ledger: %w", a.recordErr))
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+
+	"github.com/tokenreg/tokenreg/report"
 )
 
 // Shard selects this machine's share of the rows by username (SPEC §3): the
@@ -42,3 +44,19 @@ func (s Shard) Owns(username string) bool {
 }
 
 func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.K, s.N) }
+
+// placeholder is the message of a row that shard s leaves to another shard
+// (SPEC §5); placeholderShard reads the shard back: one wording.
+func placeholder(s Shard) string {
+	return fmt.Sprintf("%s (this is shard %s)", report.OtherShardPrefix, s)
+}
+
+// placeholderShard returns the "K/N" of a placeholder's message, if msg is
+// one.
+func placeholderShard(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, report.OtherShardPrefix+" (this is shard ")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, ")")
+}

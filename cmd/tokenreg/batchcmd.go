@@ -192,18 +192,26 @@ func (b *batchCmd) open(ctx context.Context) error {
 	if err := b.openInput(); err != nil {
 		return err
 	}
-	if err := b.openResult(); err != nil {
-		return err
-	}
-	b.tuneMemory()
-	if b.f.ledger != "" {
+	// The ledger is opened once the result is locked, before the result
+	// is created, replaced or rewritten by a resume: a ledger in use by
+	// another run (or unreadable) refuses the run and leaves the result
+	// as it was, every line with its row.
+	openLedgerNow := func() error {
+		if b.f.ledger == "" {
+			return nil
+		}
 		lg, err := openLedger(ctx, b.f.ledger, b.logger)
 		if err != nil {
 			return err
 		}
 		b.onClose(func() { lg.Close() })
 		b.cfg.Ledger = lg
+		return nil
 	}
+	if err := b.openResult(openLedgerNow); err != nil {
+		return err
+	}
+	b.tuneMemory()
 	return nil
 }
 
@@ -257,6 +265,11 @@ func clientFlagError(err error) error {
 // progress bar knows the total.
 func (b *batchCmd) openInput() error {
 	retry := b.mode == modeRetry
+	if retry && b.input != "-" {
+		if err := resultInUse(b.input); err != nil {
+			return err
+		}
+	}
 	in, name, total, sha, err := openInput(b.input, b.stdin, retry, b.cfg.Select)
 	if err != nil {
 		return err
@@ -280,18 +293,41 @@ func (b *batchCmd) openInput() error {
 // openResult opens the result: a new file, or with --resume the earlier
 // one, checked against the whole input first when the input can be read
 // again.
-func (b *batchCmd) openResult() error {
+func (b *batchCmd) openResult(locked func() error) error {
 	retry := b.mode == modeRetry
 	b.outPath = b.f.out
 	if b.outPath == "" {
 		b.outPath = defaultOut(b.mode, b.input)
 	}
-	var verify func(*batch.Resume) error
-	seeker, seekable := b.in.(io.ReadSeeker)
-	if b.total >= 0 && seekable {
-		verify = func(rs *batch.Resume) error { return verifyResume(rs, seeker, b.name, retry) }
+	if b.input != "-" && b.outPath != "-" && sameFile(b.input, b.outPath) {
+		// --force would replace the inventory by the result, header first.
+		return usagef("--out %s is the input %s: write the result to another file", b.outPath, b.input)
 	}
-	res, err := openResult(b.outPath, b.stdout, b.f.resume, b.f.force, verify)
+	if err := b.distinctReports(); err != nil {
+		return err
+	}
+	seeker, seekable := b.in.(io.ReadSeeker)
+	reread := b.total >= 0 && seekable
+	verify := func(rs *batch.Resume) error {
+		if err := rs.CheckShard(b.cfg.Shard); err != nil {
+			return usagef("--resume %s: %v", b.outPath, err)
+		}
+		if rs.Sent > 0 && b.f.dryRun {
+			// Its error rows would be rewritten as valid: their "outcome
+			// unknown" notes lost, and a real --resume refused after.
+			return usagef("--resume --dry-run %s: the result holds rows that were sent (%d); a dry run would write valid rows over its error rows: check the input with validate, or write the dry run elsewhere with --out", b.outPath, rs.Sent)
+		}
+		if rs.Valid > 0 && !b.f.dryRun {
+			// A dry run's rows are final for a dry run only: kept, they
+			// would never be sent, and the run would end "done".
+			return usagef("--resume %s: it is the result of a dry run or of validate (%d rows valid, none sent): start the real run with --force to replace it, or write elsewhere with --out", b.outPath, rs.Valid)
+		}
+		if reread {
+			return verifyResume(rs, seeker, b.name, retry)
+		}
+		return nil
+	}
+	res, err := openResult(b.outPath, b.stdout, b.f.resume, b.f.force, verify, locked)
 	if err != nil {
 		return err
 	}
@@ -300,7 +336,7 @@ func (b *batchCmd) openResult() error {
 	if res.resume == nil {
 		return nil
 	}
-	if verify != nil {
+	if reread {
 		// verify may have read the input again: start the run's reader
 		// afresh.
 		if _, err := seeker.Seek(0, io.SeekStart); err != nil {
@@ -313,6 +349,47 @@ func (b *batchCmd) openResult() error {
 	b.cfg.Resume = res.resume
 	b.logger.Info("resuming", "result", b.outPath, "rows_done", res.resume.Final, "rows_to_retry", res.resume.Rows-res.resume.Final, "torn_line_dropped", res.torn)
 	return nil
+}
+
+// distinctReports refuses a --summary, --metrics or --html that names the
+// input, the result, the ledger or another of them: written at the end by
+// rename, it would replace that file (the result's rows, the inventory)
+// with a report.
+func (b *batchCmd) distinctReports() error {
+	type named struct{ flag, path string }
+	var others []named
+	if b.input != "-" {
+		others = append(others, named{"the input", b.input})
+	}
+	if b.outPath != "-" {
+		others = append(others, named{"--out", b.outPath})
+	}
+	if b.f.ledger != "" {
+		others = append(others, named{"--ledger", b.f.ledger})
+	}
+	for _, r := range []named{{"--summary", b.f.summary}, {"--metrics", b.f.metrics}, {"--html", b.f.html}} {
+		if r.path == "" {
+			continue
+		}
+		for _, o := range others {
+			if samePath(r.path, o.path) {
+				return usagef("%s %s is also %s: give it a file of its own", r.flag, r.path, o.flag)
+			}
+		}
+		others = append(others, r)
+	}
+	return nil
+}
+
+// samePath reports whether a and b name one file: the same existing file,
+// or the same absolute path.
+func samePath(a, b string) bool {
+	if sameFile(a, b) {
+		return true
+	}
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ab
 }
 
 // tuneMemory bounds the heap by the input's size unless the operator set
@@ -385,7 +462,7 @@ func (b *batchCmd) report(ctx context.Context, outcome batch.Outcome, runErr err
 		logger.Warn("write summary", "err", err)
 	}
 	if len(outcome.Unsaved) > 0 {
-		writeUnsaved(b.stderr, b.outPath, outcome.Unsaved, b.cfg.Ledger != nil)
+		writeUnsaved(b.stderr, b.outPath, outcome.Unsaved, b.cfg.Ledger != nil, outcome.LedgerFailed)
 	}
 	if f.summary != "" {
 		if data, err := sum.JSON(); err != nil {
@@ -424,10 +501,13 @@ const unsavedEnd = "----- END UNSAVED RESULT ROWS -----"
 
 // writeUnsaved shows the answered rows that a write or ledger failure kept
 // out of the result, as result CSV under a banner that says what to do.
-func writeUnsaved(w io.Writer, outPath string, rows []report.Result, ledger bool) {
+func writeUnsaved(w io.Writer, outPath string, rows []report.Result, ledger, ledgerFailed bool) {
 	fmt.Fprintf(w, "\ntokenreg: %d answered row(s) could not be written to %s; their answers are below, as result CSV.\n", len(rows), outPath)
 	fmt.Fprintf(w, "tokenreg: after fixing the cause (a full disk?), append the rows between the markers to %s, then run the same command with --resume: it will not send them again.\n", outPath)
-	if ledger {
+	switch {
+	case ledgerFailed:
+		fmt.Fprintln(w, "tokenreg: (the ledger could not record some of the successes among them: --resume records those you append; any you do not append are sent again)")
+	case ledger:
 		fmt.Fprintln(w, "tokenreg: (the ledger holds those that succeeded: --ledger skips them even if you do not append them)")
 	}
 	fmt.Fprintf(w, "tokenreg: for instance: sed -n '/^%s$/,/^%s$/p' LOGFILE | sed '1,2d;$d' >> %s\n", unsavedBanner, unsavedEnd, outPath)

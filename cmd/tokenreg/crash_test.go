@@ -40,6 +40,7 @@ func TestBuiltBinary(t *testing.T) {
 		{"SIGHUPFlushesAndResumes", func(t *testing.T, bin string) { testInterruptFlushesAndResumes(t, bin, syscall.SIGHUP, 500) }},
 		{"WriteFailureShowsAnswers", testWriteFailureShowsAnswers},
 		{"HangupWithStderrGone", testHangupWithStderrGone},
+		{"StderrPipeClosed", testStderrPipeClosed}, // drill2_test.go
 		{"SecondInterruptExitsAtOnce", testSecondInterruptExitsAtOnce},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

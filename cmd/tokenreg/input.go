@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/tokenreg/tokenreg/batch"
+	"github.com/tokenreg/tokenreg/internal/safefile"
 	"github.com/tokenreg/tokenreg/report"
 )
 
@@ -146,4 +147,31 @@ func verifyResume(rs *batch.Resume, in io.ReadSeeker, name string, unescape bool
 		return err
 	}
 	return rs.Verify(rd)
+}
+
+// resultInUse refuses a result file that a run is still writing (it holds
+// the result's lock, RESULT.lock): retry and merge would read the rows
+// written so far as if they were all. A result without a lock file, or
+// whose lock file cannot be opened, is not checked. The lock is taken for
+// an instant only, without writing to the file.
+func resultInUse(path string) error {
+	f, err := safefile.Open(path+".lock", os.O_RDONLY, 0)
+	if err != nil {
+		return nil
+	}
+	l, err := safefile.LockFile(f, "")
+	if le, ok := errors.AsType[*safefile.LockedError](err); ok {
+		f.Close()
+		who := "another tokenreg run"
+		if le.Holder != "" {
+			who += " (" + le.Holder + ")"
+		}
+		return usagef("result file %s is being written by %s: wait for it to finish (or resume it), then try again", path, who)
+	}
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	l.Unlock()
+	return nil
 }

@@ -86,6 +86,11 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		if _, err := os.Stat(*path); err != nil {
 			return exitUsage, usagef("ledger export: %v", err)
 		}
+		for _, own := range []string{*path, *path + "-wal", *path + "-shm", *path + ".lock"} {
+			if *out != "" && *out != "-" && samePath(*out, own) {
+				return exitUsage, usagef("ledger export: --out %s is the ledger's own file: export to another file", *out)
+			}
+		}
 		lg, err := ledger.Open(ctx, *path, ledger.Options{ReadOnly: true})
 		if err != nil {
 			return exitUsage, usagef("ledger export: %v", err)

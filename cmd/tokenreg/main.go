@@ -25,6 +25,11 @@ func main() {
 	// One channel for the whole run, so that no second signal is lost
 	// between the first and a new registration.
 	sigs := make(chan os.Signal, 2)
+	// The terminal, or the pipe stderr goes to (`| tee log`), may go away
+	// (a closed session, a killed tee or log shipper): a write to it must
+	// fail, not kill the run by SIGPIPE before it has written its rows in
+	// flight. A result written to stdout then fails as a full disk does.
+	signal.Ignore(syscall.SIGPIPE)
 	// SIGHUP too: a closed SSH session must stop the run as gracefully as
 	// Ctrl-C, not kill it in the middle of its rows.
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -33,12 +38,6 @@ func main() {
 		// at once. Each result row reaches the OS in one write, so the file
 		// is valid up to its last complete row.
 		sig := <-sigs
-		if sig == syscall.SIGHUP {
-			// The terminal, or the pipe stderr goes to (`| tee log`), is
-			// gone with the session: a write to it must fail, not kill the
-			// run by SIGPIPE before it has written its rows in flight.
-			signal.Ignore(syscall.SIGPIPE)
-		}
 		fmt.Fprintf(os.Stderr, "tokenreg: %v: stopping after the rows in flight (a second signal exits at once)\n", sig)
 		cancel()
 		<-sigs

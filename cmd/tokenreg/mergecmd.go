@@ -29,14 +29,15 @@ const maxMergeLine = 1 << 27
 //
 // Every shard's result holds a row for every line of the input: its own rows
 // with their outcome, the others as skipped placeholders. A row belongs to
-// the shard its username hashes to (batch.Shard, SPEC §5), so merge needs no
-// message text: each file's shard is the shard of the rows it decided (sent,
-// invalid or valid), a file that decided none gets the one shard left, and
-// then from every line the owning shard's row is kept. The files are
-// refused, before anything is written, unless they are the results of one
-// input: every file has a row for every line, the line's username, tokenSn
-// and tokenType agree in all of them, each row of a file belongs to its
-// shard unless it is skipped, and no two files are one shard.
+// the shard its username hashes to (batch.Shard, SPEC §5): each file's
+// shard is the shard of its own rows (every row but the placeholders, whose
+// message starts with report.OtherShardPrefix), a file with none gets the
+// one shard left, and then from every line the owning shard's row is kept.
+// The files are refused, before anything is written, unless they are the
+// results of one input: every file has a row for every line, the line's
+// username, tokenSn and tokenType agree in all of them, each row of a file
+// belongs to its shard unless it is a placeholder, no kept row is one, and
+// no two files are one shard.
 func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("tokenreg merge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -52,6 +53,13 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		fs.Usage()
 		return exitUsage, usagef("merge takes the result files of every shard of one input")
 	}
+	if *summary != "" {
+		for _, f := range append([]string{*out}, files...) {
+			if f != "-" && samePath(*summary, f) {
+				return exitUsage, usagef("--summary %s is also %s: give it a file of its own", *summary, f)
+			}
+		}
+	}
 	if *out != "-" {
 		for _, f := range files {
 			if sameFile(f, *out) {
@@ -65,9 +73,23 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		}
 	}
 
+	for _, f := range files {
+		if err := resultInUse(f); err != nil {
+			return exitUsage, err
+		}
+	}
 	m := newMerger(files)
 	if err := m.assignShards(ctx); err != nil {
 		return exitUsage, err
+	}
+	if *out == "-" {
+		// stdout cannot be taken back: check every row first, so that a
+		// refused merge writes nothing there either (`merge ... > all.csv`).
+		if err := m.merge(ctx, func(report.Result) error { return nil }); err != nil {
+			return exitUsage, err
+		}
+		clear(m.kept)
+		clear(m.count)
 	}
 	sum := report.NewSummary(m.start)
 	sum.ResultPath = *out
@@ -159,9 +181,14 @@ func owner(username string, n int) int {
 	return 0
 }
 
-// decided reports whether a shard's run wrote this row as its own: only a
-// shard's own rows are sent, invalid or valid; another shard's are skipped.
-func decided(r report.Result) bool { return r.Status != report.StatusSkipped }
+// decided reports whether a shard's run wrote this row as its own: every
+// row but another shard's placeholder (skipped, report.OtherShardPrefix).
+// A row skipped for its own reasons (a duplicate, in the ledger) is the
+// shard's own: a nightly shard whose rows are all in the ledger sends
+// nothing, and its file still shows its shard.
+func decided(r report.Result) bool {
+	return r.Status != report.StatusSkipped || !strings.HasPrefix(r.Message, report.OtherShardPrefix)
+}
 
 // assignShards reads every file once: each file's shard, and the time span
 // of the runs for the summary.
@@ -213,7 +240,7 @@ func (m *merger) assignShards(ctx context.Context) error {
 		for j, i := range unknown {
 			names[j] = m.files[i]
 		}
-		return usagef("merge: cannot tell which shard each of %s is: every row of them is skipped, so none shows its shard; merge the other results, and keep these as they are (their shards sent nothing)", strings.Join(names, ", "))
+		return usagef("merge: cannot tell which shard each of %s is: every row of them is another shard's placeholder, so none shows its shard; merge the other results, and keep these as they are (their shards own no line)", strings.Join(names, ", "))
 	}
 	return nil
 }
@@ -223,6 +250,7 @@ func (m *merger) assignShards(ctx context.Context) error {
 // read the result in input order). It returns the first inconsistency.
 func (m *merger) merge(ctx context.Context, keep func(report.Result) error) error {
 	n := len(m.files)
+	var placeholder error // a kept row that only holds another shard's place
 	for i, path := range m.files {
 		clear(m.inFile)
 		k := m.shard[i]
@@ -242,6 +270,14 @@ func (m *merger) merge(ctx context.Context, keep func(report.Result) error) erro
 			own := owner(r.Username, n) == k
 			if !own && decided(r) {
 				return usagef("merge: %s: line %d is %s for user %q of shard %d, in the result of shard %d of %d: %s", path, l, r.Status, r.Username, owner(r.Username, n), k, n, everyShard(n))
+			}
+			if own && placeholder == nil && r.Status == report.StatusSkipped && strings.HasPrefix(r.Message, report.OtherShardPrefix) {
+				// The run that wrote this file left the line to another
+				// shard: that shard's result is not among the files (the
+				// file was written for another N), and the merge would
+				// present a line never sent as skipped. Reported once every
+				// file is read, if nothing more precise turned up.
+				placeholder = usagef("merge: %s: line %d was left to another shard by the run that wrote it (%s), and no result of that shard is given: merge needs the result of every shard of one input, each once", path, l, r.Message)
 			}
 			if m.inFile[l/64]&(1<<(l%64)) != 0 {
 				// A line twice in one file: the same row again is harmless,
@@ -268,7 +304,7 @@ func (m *merger) merge(ctx context.Context, keep func(report.Result) error) erro
 			return usagef("merge: line %d has a row in only %d of the %d results: a shard's run did not finish (run it again with --resume), or the files are not the results of one input", l, c, n)
 		}
 	}
-	return nil
+	return placeholder
 }
 
 // everyShard is the advice when the files are not N shards of one run.

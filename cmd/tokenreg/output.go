@@ -50,11 +50,20 @@ type resultFile struct {
 // openResult locks and opens the result for writing. An existing file is
 // continued with resume, replaced with force, and otherwise refused, never
 // touched. verify, if not nil, checks the earlier result against the input
-// before the file is changed.
-func openResult(path string, stdout io.Writer, resume, force bool, verify func(*batch.Resume) error) (_ *resultFile, err error) {
+// before the file is changed. locked, if not nil, is called once the lock
+// is held and before the file is created, replaced or rewritten: what may
+// still refuse the run (the ledger) is opened there, so that a refused run
+// leaves the result as it was.
+func openResult(path string, stdout io.Writer, resume, force bool, verify func(*batch.Resume) error, locked func() error) (_ *resultFile, err error) {
+	if locked == nil {
+		locked = func() error { return nil }
+	}
 	if path == "-" {
 		if resume {
 			return nil, usagef("--resume needs a result file, not stdout")
+		}
+		if err := locked(); err != nil {
+			return nil, err
 		}
 		w := report.NewWriter(stdout)
 		if err := w.WriteHeader(); err != nil {
@@ -74,6 +83,9 @@ func openResult(path string, stdout io.Writer, resume, force bool, verify func(*
 			lock.Unlock()
 		}
 	}()
+	if err := locked(); err != nil {
+		return nil, err
+	}
 	var res *resultFile
 	switch {
 	case resume:
