@@ -289,6 +289,7 @@ func FuzzDecodeResponse(f *testing.F) {
 		if retryAfter != "" {
 			header.Set("Retry-After", retryAfter)
 		}
+		checkSplitPlain(t, bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\uFEFF"))))
 		got, err := DecodeResponse(status, header, body, testNow)
 		if err != nil {
 			var te *TransportError
@@ -368,5 +369,61 @@ func TestDecodeResponseCapsMessage(t *testing.T) {
 	body, _ := json.Marshal(map[string]string{"code": "0", "message": exact})
 	if got, _ := DecodeResponse(200, nil, body, testNow); got.Message != exact {
 		t.Errorf("a message of exactly MaxMessageBytes was changed to %d bytes", len(got.Message))
+	}
+}
+
+// checkSplitPlain holds the fast path of DecodeResponse to encoding/json:
+// what it accepts, json.Unmarshal accepts too, with the same raw values.
+func checkSplitPlain(t *testing.T, b []byte) {
+	t.Helper()
+	code, msg, obj, ok := splitPlain(b)
+	if !ok {
+		return
+	}
+	var raw struct {
+		Code    json.RawMessage `json:"code"`
+		Message json.RawMessage `json:"message"`
+		Object  json.RawMessage `json:"object"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatalf("splitPlain(%q) accepted what encoding/json refuses: %v", b, err)
+	}
+	if !bytes.Equal(code, raw.Code) || !bytes.Equal(msg, raw.Message) || !bytes.Equal(obj, raw.Object) {
+		t.Fatalf("splitPlain(%q) = %q, %q, %q; encoding/json gives %q, %q, %q", b, code, msg, obj, raw.Code, raw.Message, raw.Object)
+	}
+}
+
+// TestSplitPlain: the answers servers give take the fast path, with the
+// values encoding/json would give; the others go to encoding/json.
+func TestSplitPlain(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		fast bool
+	}{
+		{`{"code":"0","message":"Success","object":null}`, true},
+		{` { "code" : 29004 , "message":"Phone number had been used" } `, true},
+		{`{}`, true},
+		{`{"object":null,"code":"-1"}`, true},
+		{`{"code":"0","message":"Succès ✓"}`, true},
+		{`{"code":"0","Code":"1"}`, false},       // case-folded key: encoding/json's rule
+		{`{"code":"0","code":"1"}`, false},       // a key twice
+		{`{"code":"0","extra":1}`, false},        // another key
+		{`{"code":"0","object":{"a":1}}`, false}, // nested
+		{`{"code":"0","message":"a\"b"}`, false}, // an escape
+		{`{"code":01}`, false},                   // a leading zero: not JSON
+		{`{"code":29004.0}`, false},
+		{`{"code":-}`, false},
+		{`{"code":"0",}`, false},
+		{`{"code":"0"} x`, false},
+		{"{\"code\":\"0\xff\"}", false},
+		{`{"code":"0"`, false},
+		{`{"code":nul}`, false},
+		{`{"code":true}`, false},
+	} {
+		_, _, _, ok := splitPlain([]byte(c.body))
+		if ok != c.fast {
+			t.Errorf("splitPlain(%s) ok = %t, want %t", c.body, ok, c.fast)
+		}
+		checkSplitPlain(t, []byte(c.body))
 	}
 }
