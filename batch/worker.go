@@ -391,10 +391,10 @@ func DefaultWorkers(rate float64) int {
 // holds a goroutine (a few KB). The sleepers a pace needs are its share of
 // retried rows times their wait: 1% stray 429s with a Retry-After of a
 // second at 12,000 rows/s keep 120 rows asleep, which 3 per slot (48 at
-// --workers 16) capped at 4,800 rows/s, under half the pace; 8 per slot
-// keep 128.
+// --workers 16) capped at 4,800 rows/s, under half the pace; 16 per slot
+// keep 256, twice what that needs.
 func rowsInProgress(workers int) int {
-	return workers + min(max(8*workers, 64), 1024)
+	return workers + min(max(16*workers, 64), 1024)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
