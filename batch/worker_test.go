@@ -59,6 +59,9 @@ func (l *callLog) Register(ctx context.Context, r client.Registration) (client.R
 // Rows of one user (whatever the case of the name) must still never be in
 // flight together and go out in file order, retries included.
 func TestRowSleepingBeforeRetryHoldsNoSlot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of real waits); make test runs it")
+	}
 	const rows = 40
 	var st clienttest.State
 	var b strings.Builder

@@ -919,6 +919,9 @@ func testReadJournal(t *testing.T) {
 // TestIntentJournalLong: a journal longer than what is mapped at a time
 // (the mapping moves on) reads back whole, after a crash and after Close.
 func TestIntentJournalLong(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (seconds of real waits); make test runs it")
+	}
 	bothWriters(t, func(t *testing.T) {
 		ctx := context.Background()
 		path := filepath.Join(t.TempDir(), "ledger.db")
