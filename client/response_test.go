@@ -409,8 +409,14 @@ func TestSplitPlain(t *testing.T) {
 		{`{"code":"0","code":"1"}`, false},       // a key twice
 		{`{"code":"0","extra":1}`, false},        // another key
 		{`{"code":"0","object":{"a":1}}`, false}, // nested
-		{`{"code":"0","message":"a\"b"}`, false}, // an escape
-		{`{"code":01}`, false},                   // a leading zero: not JSON
+		{`{"code":"0","message":"a\"b"}`, true},  // an escape, left for jsonScalar
+		{`{"code":"0","message":"Success","object":"{\"tokenSn\":\"+60155555555\"}"}`, true},
+		{`{"code":"0","message":"\u00e9\/\n"}`, true},
+		{`{"code":"0","message":"\x"}`, false}, // not an escape
+		{`{"code":"0","message":"\u00g9"}`, false},
+		{`{"code":"0","message":"ab\`, false},
+		{`{"co\u0064e":"0"}`, false}, // an escaped key: encoding/json's rule
+		{`{"code":01}`, false},       // a leading zero: not JSON
 		{`{"code":29004.0}`, false},
 		{`{"code":-}`, false},
 		{`{"code":"0",}`, false},
