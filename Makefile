@@ -49,6 +49,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEscapeRoundTrip$$' -fuzztime $(FUZZTIME) ./report/
 	$(GO) test -run '^$$' -fuzz '^FuzzResultRoundTrip$$' -fuzztime $(FUZZTIME) ./report/
 	$(GO) test -run '^$$' -fuzz '^FuzzSanitize$$' -fuzztime $(FUZZTIME) ./internal/safetext/
+	$(GO) test -run '^$$' -fuzz '^FuzzReveal$$' -fuzztime $(FUZZTIME) ./internal/safetext/
+	$(GO) test -run '^$$' -fuzz '^FuzzReaderFastPath$$' -fuzztime $(FUZZTIME) ./internal/csvfile/
 
 ## lint: go vet, gofmt and staticcheck (fetched through the Go module proxy).
 lint:
