@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -367,6 +368,9 @@ func (b *batchCmd) distinctReports() error {
 	if b.f.ledger != "" {
 		others = append(others, named{"--ledger", b.f.ledger})
 	}
+	if b.f.html != "" && b.outPath == "-" {
+		return usagef("--html draws the result file, and --out - writes the result to stdout: give --out a file")
+	}
 	for _, r := range []named{{"--summary", b.f.summary}, {"--metrics", b.f.metrics}, {"--html", b.f.html}} {
 		if r.path == "" {
 			continue
@@ -376,8 +380,36 @@ func (b *batchCmd) distinctReports() error {
 				return usagef("%s %s is also %s: give it a file of its own", r.flag, r.path, o.flag)
 			}
 		}
+		if err := canWriteBeside(r.path); err != nil {
+			return usagef("%s %s: %v; nothing was sent", r.flag, r.path, err)
+		}
 		others = append(others, r)
 	}
+	return nil
+}
+
+// canWriteBeside checks, before anything is sent, that a report written at
+// the end by temp file and rename can be: its directory exists and takes a
+// new file. A run whose --summary or --metrics would be lost at the end
+// is refused at the start instead.
+func canWriteBeside(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("its directory cannot be used: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if st, err := os.Lstat(path); err == nil && st.IsDir() {
+		return errors.New("it is a directory")
+	}
+	f, err := os.CreateTemp(dir, ".tokenreg-check-*")
+	if err != nil {
+		return fmt.Errorf("no file can be created in %s: %w", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
 	return nil
 }
 
@@ -464,23 +496,37 @@ func (b *batchCmd) report(ctx context.Context, outcome batch.Outcome, runErr err
 	if len(outcome.Unsaved) > 0 {
 		writeUnsaved(b.stderr, b.outPath, outcome.Unsaved, b.cfg.Ledger != nil, outcome.LedgerFailed)
 	}
+	// A report file asked for and not written is a failure of the run
+	// (exit 2): cron and the textfile collector read these files, and a
+	// stale one would tell the last run's story. The result is complete.
+	var lost []string
 	if f.summary != "" {
 		if data, err := sum.JSON(); err != nil {
 			logger.Error("summary", "err", err)
+			lost = append(lost, "--summary "+f.summary)
 		} else if err := report.WriteFileAtomic(f.summary, data, 0o600); err != nil { // it quotes server messages: private (issue 16)
 			logger.Error("write --summary", "file", f.summary, "err", err)
+			lost = append(lost, "--summary "+f.summary)
 		}
 	}
 	if f.metrics != "" {
 		if err := report.WriteMetrics(f.metrics, sum, "tokenreg"); err != nil {
 			logger.Error("write --metrics", "file", f.metrics, "err", err)
+			lost = append(lost, "--metrics "+f.metrics)
 		}
 	}
 	if f.pushgateway != "" {
+		// A failed push is logged and leaves the exit code alone (README,
+		// Monitoring): a Job that failed for its monitoring would be run
+		// again by Kubernetes.
 		pushRun(f.pushgateway, b.cfg.Shard, sum, logger)
 	}
-	if f.html != "" {
-		writeRunHTML(ctx, f.html, b.outPath, sum, logger)
+	if f.html != "" && !writeRunHTML(ctx, f.html, b.outPath, sum, logger) {
+		lost = append(lost, "--html "+f.html)
+	}
+	if len(lost) > 0 && (code == exitOK || code == exitNotAllOK) {
+		// 3, 4 and 130 say more about the run; they stay.
+		return exitUsage, fmt.Errorf("the run finished and its result %s is complete, but %s could not be written (see the error above): fix that and write the reports again with `tokenreg report`, or run again", b.outPath, strings.Join(lost, ", "))
 	}
 	if sum.Limited {
 		fmt.Fprintf(b.stderr, "tokenreg: canary done: stopped after --limit %d rows sent; %s; look at %s, then run the same command with --resume to go on\n", f.limit, remainingText(sum.Remaining), b.outPath)

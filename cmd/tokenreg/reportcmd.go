@@ -98,16 +98,16 @@ func writePage(path string, page *report.Page) error {
 }
 
 // writeRunHTML is run's and retry's --html: the report of the result just
-// written, with the run's own summary. A failure is logged: the run's
-// outcome and exit code stand.
-func writeRunHTML(ctx context.Context, path, result string, sum *report.Summary, logger *slog.Logger) {
+// written, with the run's own summary. A failure is logged and reported
+// as false: the caller makes the run's exit code say so.
+func writeRunHTML(ctx context.Context, path, result string, sum *report.Summary, logger *slog.Logger) bool {
 	if result == "-" {
 		logger.Error("--html needs a result file: the result went to stdout")
-		return
+		return false
 	}
 	if filepath.Clean(path) == filepath.Clean(result) {
 		logger.Error("--html names the result file: report not written, the result kept", "file", path)
-		return
+		return false
 	}
 	snap := sum.Snapshot()
 	// Written after an interrupt too: the page must not inherit the stop.
@@ -118,9 +118,10 @@ func writeRunHTML(ctx context.Context, path, result string, sum *report.Summary,
 	}
 	if err != nil {
 		logger.Error("--html", "file", path, "err", err)
-		return
+		return false
 	}
 	logger.Info("report written", "file", path)
+	return true
 }
 
 // reportSources pairs each result with its run's summary: one given with
