@@ -370,7 +370,7 @@ func (rd *Reader) Read() (Row, error) {
 		}
 		row := rd.check(line, rd.col.record(raw))
 		if len(raw) != rd.fields {
-			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, sepWord(rd.cr.Separator()))
+			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, csvfile.SeparatorName(rd.cr.Separator()))
 		}
 		if end := rd.cr.EndLine(); end > line {
 			if row.Problem != "" {
@@ -381,18 +381,6 @@ func (rd *Reader) Read() (Row, error) {
 		}
 		return row, nil
 	}
-}
-
-func sepWord(sep byte) string {
-	switch sep {
-	case ',':
-		return "comma"
-	case ';':
-		return "semicolon"
-	case '\t':
-		return "TAB"
-	}
-	return fmt.Sprintf("%q", rune(sep))
 }
 
 // recordProblem is the invalid row's message for a malformed record.
@@ -621,6 +609,15 @@ var charNames = map[rune]string{
 	0x2060: "word joiner", 0xFEFF: "byte order mark", 0x2028: "line separator", 0x2029: "paragraph separator",
 	0x202F: "narrow no-break space", 0x2007: "figure space", 0x2009: "thin space", 0x3000: "ideographic space",
 	0x061C: "Arabic letter mark", 0x180E: "Mongolian vowel separator",
+	// Typographic punctuation (look-alikes, lookalike.go).
+	0x2018: "left single quotation mark", 0x2019: "right single quotation mark",
+	0x201A: "single low-9 quotation mark", 0x201B: "single high-reversed-9 quotation mark",
+	0x201C: "left double quotation mark", 0x201D: "right double quotation mark",
+	0x201E: "double low-9 quotation mark", 0x201F: "double high-reversed-9 quotation mark",
+	0x00AB: "left-pointing double angle quotation mark", 0x00BB: "right-pointing double angle quotation mark",
+	0x2039: "single left-pointing angle quotation mark", 0x203A: "single right-pointing angle quotation mark",
+	0x2010: "hyphen", 0x2011: "non-breaking hyphen", 0x2012: "figure dash", 0x2013: "en dash",
+	0x2014: "em dash", 0x2015: "horizontal bar", 0x2212: "minus sign", 0x2026: "horizontal ellipsis",
 }
 
 func charName(r rune) string {

@@ -15,17 +15,12 @@ import (
 // sent; the message names the character by its code point and says what
 // probably put it there.
 
-// typographic names the punctuation that word processors and mail programs
-// put in place of what was typed.
-var typographic = map[rune]string{
-	0x2018: "left single quotation mark", 0x2019: "right single quotation mark",
-	0x201A: "single low-9 quotation mark", 0x201B: "single high-reversed-9 quotation mark",
-	0x201C: "left double quotation mark", 0x201D: "right double quotation mark",
-	0x201E: "double low-9 quotation mark", 0x201F: "double high-reversed-9 quotation mark",
-	0x00AB: "left-pointing double angle quotation mark", 0x00BB: "right-pointing double angle quotation mark",
-	0x2039: "single left-pointing angle quotation mark", 0x203A: "single right-pointing angle quotation mark",
-	0x2010: "hyphen", 0x2011: "non-breaking hyphen", 0x2012: "figure dash", 0x2013: "en dash",
-	0x2014: "em dash", 0x2015: "horizontal bar", 0x2212: "minus sign", 0x2026: "horizontal ellipsis",
+// typographic is the punctuation that word processors and mail programs
+// put in place of what was typed (charNames names each).
+var typographic = map[rune]bool{
+	0x2018: true, 0x2019: true, 0x201A: true, 0x201B: true, 0x201C: true, 0x201D: true, 0x201E: true, 0x201F: true,
+	0x00AB: true, 0x00BB: true, 0x2039: true, 0x203A: true,
+	0x2010: true, 0x2011: true, 0x2012: true, 0x2013: true, 0x2014: true, 0x2015: true, 0x2212: true, 0x2026: true,
 }
 
 // lookalikeName describes r when it is a look-alike of an ASCII character,
@@ -34,8 +29,8 @@ func lookalikeName(r rune) string {
 	switch {
 	case r >= 0xFF01 && r <= 0xFF5E:
 		return fmt.Sprintf("U+%04X (fullwidth %q, typed with an East Asian input method)", r, r-0xFEE0)
-	case typographic[r] != "":
-		return fmt.Sprintf("U+%04X (%s, which a word processor or mail program puts in place of what was typed)", r, typographic[r])
+	case typographic[r]:
+		return fmt.Sprintf("U+%04X (%s, which a word processor or mail program puts in place of what was typed)", r, charNames[r])
 	case unicode.IsDigit(r) && r >= utf8.RuneSelf:
 		return fmt.Sprintf("U+%04X (the digit %d of another script)", r, digitValue(r))
 	case unicode.Is(unicode.Cyrillic, r) && unicode.IsLetter(r):
@@ -83,7 +78,7 @@ func serialProblem(v string) string {
 // (Кирилл, Ελένη, 王伟, محمد٣) is left alone, and so is an apostrophe inside
 // one (O’Brien).
 func usernameProblem(v string) string {
-	if isASCII(v) {
+	if printableASCII(v) {
 		return "" // the common case: nothing here can be a look-alike
 	}
 	pos, latin, ascii := 0, false, false
@@ -100,7 +95,7 @@ func usernameProblem(v string) string {
 			return fmt.Sprintf("username %q contains %s at position %d: retype it in plain ASCII", clip(v), lookalikeName(r), pos)
 		case digit == 0 && unicode.IsDigit(r):
 			digit, digitPos = r, pos
-		case typographic[r] != "" && (pos == 1 || pos == utf8.RuneCountInString(v)):
+		case typographic[r] && (pos == 1 || pos == utf8.RuneCountInString(v)):
 			return fmt.Sprintf("username %q starts or ends with %s at position %d: the value was quoted in a document, not in the CSV; delete the quotes", clip(v), lookalikeName(r), pos)
 		case mixed == 0 && (unicode.Is(unicode.Cyrillic, r) || unicode.Is(unicode.Greek, r)) && unicode.IsLetter(r):
 			mixed, mixedPos = r, pos
@@ -135,13 +130,4 @@ func smsHint(v string) string {
 		return fmt.Sprintf("it contains the non-ASCII character U+%04X at position %d", r, pos)
 	}
 	return ""
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }

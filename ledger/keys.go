@@ -85,7 +85,10 @@ func (s *keySet) fingerprint(user string, t client.TokenType, sn string) fp {
 	return fp{h: a, h2: uint32(h.Sum64() & fpMask)}
 }
 
-// fingerprintBytes is fingerprint of a key read from the database.
+// fingerprintBytes is fingerprint of a key read from the database, without
+// making strings of its bytes. It repeats fingerprint's steps rather than
+// sharing them through a func value: that made the hash escape to the heap
+// and cost a Lookup 20% (BenchmarkLookup, 870 → 1,050 ns).
 func (s *keySet) fingerprintBytes(user []byte, t client.TokenType, sn []byte) fp {
 	var h maphash.Hash
 	h.SetSeed(s.seed1)

@@ -171,6 +171,25 @@ func (b *bench) killAll() {
 	}
 }
 
+// runChild runs tokenreg with args (credentials in the environment), waits
+// up to timeout for it, and fails unless it exited 0.
+func (b *bench) runChild(ctx context.Context, timeout time.Duration, args ...string) (*child, error) {
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := b.start(runCtx, b.tokenreg, b.env, args...)
+	if err != nil {
+		return nil, err
+	}
+	<-c.done
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case c.err != nil:
+		return nil, fmt.Errorf("tokenreg %s: %v: %s", args[0], c.err, c.tail())
+	}
+	return c, nil
+}
+
 // tail returns the end of a child's stderr, for error messages.
 func (c *child) tail() string {
 	s := strings.TrimSpace(c.stderr.String())

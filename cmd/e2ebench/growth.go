@@ -159,7 +159,7 @@ func (b *bench) growthAt(ctx context.Context, n int) ([]growthCell, error) {
 	note("run --ledger, nightly", growthCell{r.wall, r.usage.peakRSS})
 
 	// validate the same input.
-	c, err := b.runChild(ctx, "validate", input, "--out", b.path("growth-%d-validate.csv", n))
+	c, err := b.runChild(ctx, growthTimeout, "validate", input, "--out", b.path("growth-%d-validate.csv", n))
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (b *bench) growthAt(ctx context.Context, n int) ([]growthCell, error) {
 	}
 	defer os.Remove(result)
 	summary := b.path("growth-%d-retry.json", n)
-	c, err = b.runChild(ctx, "retry", result, "--out", b.path("growth-%d-retry.csv", n),
+	c, err = b.runChild(ctx, growthTimeout, "retry", result, "--out", b.path("growth-%d-retry.csv", n),
 		"--url", s.url, "--rate", "0", "--progress", "never", "--summary", summary)
 	if err != nil {
 		return nil, err
@@ -189,7 +189,7 @@ func (b *bench) growthAt(ctx context.Context, n int) ([]growthCell, error) {
 	}
 	note("retry (1% failed)", growthCell{c.wall, c.usage().peakRSS})
 
-	c, err = b.runChild(ctx, "report", result, "--html", b.path("growth-%d.html", n))
+	c, err = b.runChild(ctx, growthTimeout, "report", result, "--html", b.path("growth-%d.html", n))
 	if err != nil {
 		return nil, err
 	}
@@ -203,22 +203,6 @@ func (b *bench) growthAt(ctx context.Context, n int) ([]growthCell, error) {
 		return nil, fmt.Errorf("simulator answered %v, want %d answers all 0:\n%s", st.codes, want, st.text)
 	}
 	return row, nil
-}
-
-// runChild runs tokenreg with args (credentials in the environment), waits
-// for it and fails unless it exited 0.
-func (b *bench) runChild(ctx context.Context, args ...string) (*child, error) {
-	runCtx, cancel := context.WithTimeout(ctx, growthTimeout)
-	defer cancel()
-	c, err := b.start(runCtx, b.tokenreg, b.env, args...)
-	if err != nil {
-		return nil, err
-	}
-	<-c.done
-	if c.err != nil {
-		return nil, fmt.Errorf("tokenreg %s: %v: %s", args[0], c.err, c.tail())
-	}
-	return c, nil
 }
 
 // seedLedger writes a ledger (NAME.db) in which the inventory rows of series
@@ -247,7 +231,7 @@ func (b *bench) seedLedger(ctx context.Context, name string, n, series int) (str
 		return "", 0, err
 	}
 	db := b.path("%s.db", name)
-	if _, err := b.runChild(ctx, "ledger", "import", "--ledger", db, seed); err != nil {
+	if _, err := b.runChild(ctx, growthTimeout, "ledger", "import", "--ledger", db, seed); err != nil {
 		return "", 0, err
 	}
 	return db, known, nil
@@ -257,40 +241,16 @@ func (b *bench) seedLedger(ctx context.Context, name string, n, series int) (str
 // growthRetrySeries for n users, every 100th of which failed with 29004 and
 // the others ok, and returns the number failed.
 func writeRetryResult(path string, n int) (int, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	w := report.NewWriter(bw)
-	if err := w.WriteHeader(); err != nil {
-		f.Close()
-		return 0, err
-	}
 	start := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
 	failed := 0
-	var name []byte
-	for i := range n {
-		name = appendUsername(name[:0], i)
-		r := report.Result{
-			Line: i + 2, Username: string(name), TokenSn: string(appendPhone(nil, growthRetrySeries, i)), TokenType: "SMS",
-			Status: report.StatusOK, Code: "0", Message: "Success", Attempts: 1,
-			Duration: 3 * time.Millisecond, FinishedAt: start.Add(time.Duration(i) * time.Millisecond),
-		}
+	err := writeResultRows(path, n, growthRetrySeries, func(i int, r *report.Result) {
+		r.Duration, r.FinishedAt = 3*time.Millisecond, start.Add(time.Duration(i)*time.Millisecond)
 		if i%100 == 0 {
 			r.Status, r.Code, r.Message = report.StatusFailed, "29004", "Phone number had been used"
 			failed++
 		}
-		if err := w.Write(r); err != nil {
-			f.Close()
-			return 0, err
-		}
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return 0, err
-	}
-	return failed, f.Close()
+	})
+	return failed, err
 }
 
 // extraFigures run only when -only names them.

@@ -142,18 +142,9 @@ func (b *bench) validateFigure(ctx context.Context, sz sizes) error {
 	}
 	out := b.path("validate.result.csv")
 	defer os.Remove(out)
-	runCtx, cancel := context.WithTimeout(ctx, ledgerTimeout)
-	defer cancel()
-	c, err := b.start(runCtx, b.tokenreg, b.env, "validate", input, "--out", out)
+	c, err := b.runChild(ctx, ledgerTimeout, "validate", input, "--out", out)
 	if err != nil {
 		return err
-	}
-	<-c.done
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if c.err != nil {
-		return fmt.Errorf("tokenreg validate: %v: %s", c.err, c.tail())
 	}
 	lines, err := countLines(out)
 	if err != nil {

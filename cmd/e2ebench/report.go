@@ -16,6 +16,7 @@ import (
 const (
 	reportBarRows = 1_000_000
 	reportBarTime = 3 * time.Second
+	reportTimeout = 5 * time.Minute
 )
 
 // reportFigure measures `tokenreg report` over a generated result of
@@ -26,13 +27,9 @@ func (b *bench) reportFigure(ctx context.Context, sz sizes) error {
 		return err
 	}
 	page := b.path("report-%d.html", sz.reportRows)
-	c, err := b.start(ctx, b.tokenreg, os.Environ(), "report", result, "--html", page)
+	c, err := b.runChild(ctx, reportTimeout, "report", result, "--html", page)
 	if err != nil {
 		return err
-	}
-	<-c.done
-	if c.err != nil {
-		return fmt.Errorf("tokenreg report: %v: %s", c.err, c.tail())
 	}
 	fi, err := os.Stat(page)
 	if err != nil {
@@ -57,27 +54,11 @@ func (b *bench) reportFigure(ctx context.Context, sz sizes) error {
 // leave it: mostly ok, some rows failed with each needs-action code, some
 // errors, invalid and duplicate rows, over 15 minutes.
 func writeResult(path string, rows int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	w := report.NewWriter(bw)
-	if err := w.WriteHeader(); err != nil {
-		f.Close()
-		return err
-	}
 	start := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
 	step := 15 * time.Minute / time.Duration(rows)
-	var name []byte
-	for i := range rows {
-		name = appendUsername(name[:0], i)
-		r := report.Result{
-			Line: i + 2, Username: string(name), TokenSn: string(appendPhone(nil, 7, i)), TokenType: "SMS",
-			Status: report.StatusOK, Code: "0", Message: "Success", Attempts: 1,
-			Duration:   time.Duration(2+i%40) * time.Millisecond,
-			FinishedAt: start.Add(time.Duration(i) * step),
-		}
+	return writeResultRows(path, rows, 7, func(i int, r *report.Result) {
+		r.Duration = time.Duration(2+i%40) * time.Millisecond
+		r.FinishedAt = start.Add(time.Duration(i) * step)
 		switch {
 		case i%997 == 0:
 			r.Status, r.Code, r.Message = report.StatusFailed, "29004", "Phone number had been used"
@@ -90,6 +71,30 @@ func writeResult(path string, rows int) error {
 		case i%101 == 0:
 			r.Attempts = 3
 		}
+	})
+}
+
+// writeResultRows writes a result file of rows rows, row i an ok SMS
+// registration of user i with a number of series, which set may change.
+func writeResultRows(path string, rows, series int, set func(i int, r *report.Result)) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := report.NewWriter(bw)
+	if err := w.WriteHeader(); err != nil {
+		f.Close()
+		return err
+	}
+	var name []byte
+	for i := range rows {
+		name = appendUsername(name[:0], i)
+		r := report.Result{
+			Line: i + 2, Username: string(name), TokenSn: string(appendPhone(nil, series, i)), TokenType: "SMS",
+			Status: report.StatusOK, Code: "0", Message: "Success", Attempts: 1,
+		}
+		set(i, &r)
 		if err := w.Write(r); err != nil {
 			f.Close()
 			return err

@@ -499,20 +499,19 @@ func (b *batchCmd) report(ctx context.Context, outcome batch.Outcome, runErr err
 	// A report file asked for and not written is a failure of the run
 	// (exit 2): cron and the textfile collector read these files, and a
 	// stale one would tell the last run's story. The result is complete.
-	var lost []string
+	var lost []error
 	if f.summary != "" {
-		if data, err := sum.JSON(); err != nil {
-			logger.Error("summary", "err", err)
-			lost = append(lost, "--summary "+f.summary)
-		} else if err := report.WriteFileAtomic(f.summary, data, 0o600); err != nil { // it quotes server messages: private (issue 16)
-			logger.Error("write --summary", "file", f.summary, "err", err)
-			lost = append(lost, "--summary "+f.summary)
+		data, err := sum.JSON()
+		if err == nil {
+			err = report.WriteFileAtomic(f.summary, data, 0o600) // it quotes server messages: private (issue 16)
+		}
+		if err != nil {
+			lost = append(lost, fmt.Errorf("--summary %s: %w", f.summary, err))
 		}
 	}
 	if f.metrics != "" {
 		if err := report.WriteMetrics(f.metrics, sum, "tokenreg"); err != nil {
-			logger.Error("write --metrics", "file", f.metrics, "err", err)
-			lost = append(lost, "--metrics "+f.metrics)
+			lost = append(lost, fmt.Errorf("--metrics %s: %w", f.metrics, err))
 		}
 	}
 	if f.pushgateway != "" {
@@ -521,12 +520,17 @@ func (b *batchCmd) report(ctx context.Context, outcome batch.Outcome, runErr err
 		// again by Kubernetes.
 		pushRun(f.pushgateway, b.cfg.Shard, sum, logger)
 	}
-	if f.html != "" && !writeRunHTML(ctx, f.html, b.outPath, sum, logger) {
-		lost = append(lost, "--html "+f.html)
+	if f.html != "" {
+		if err := writeRunHTML(ctx, f.html, b.outPath, sum, logger); err != nil {
+			lost = append(lost, fmt.Errorf("--html %s: %w", f.html, err))
+		}
 	}
-	if len(lost) > 0 && (code == exitOK || code == exitNotAllOK) {
-		// 3, 4 and 130 say more about the run; they stay.
-		return exitUsage, fmt.Errorf("the run finished and its result %s is complete, but %s could not be written (see the error above): fix that and write the reports again with `tokenreg report`, or run again", b.outPath, strings.Join(lost, ", "))
+	if len(lost) > 0 {
+		err := fmt.Errorf("the run finished and its result %s is complete, but reports could not be written (%w): fix that and write them again with `tokenreg report`, or run again", b.outPath, errors.Join(lost...))
+		if code == exitOK || code == exitNotAllOK {
+			return exitUsage, err
+		}
+		logger.Error("reports", "err", err) // 3, 4 and 130 say more about the run; they stay
 	}
 	if sum.Limited {
 		fmt.Fprintf(b.stderr, "tokenreg: canary done: stopped after --limit %d rows sent; %s; look at %s, then run the same command with --resume to go on\n", f.limit, remainingText(sum.Remaining), b.outPath)

@@ -93,6 +93,13 @@ type proc struct {
 // environment. The test's end kills it if it still runs.
 func startTokenreg(t *testing.T, bin, url string, args ...string) *proc {
 	t.Helper()
+	return startTokenregTo(t, nil, bin, url, args...)
+}
+
+// startTokenregTo is startTokenreg with the child's stderr going to stderr
+// (a pipe whose reader the test controls); nil keeps it in p.stderr.
+func startTokenregTo(t *testing.T, stderr *os.File, bin, url string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(),
 		"CENTAGATE_URL="+url,
@@ -101,6 +108,9 @@ func startTokenreg(t *testing.T, bin, url string, args ...string) *proc {
 		"CENTAGATE_SECRET_CODE="+clienttest.DefaultSecretCode,
 	)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if stderr != nil {
+		p.cmd.Stderr = stderr
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

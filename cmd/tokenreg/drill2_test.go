@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -259,23 +258,8 @@ func testStderrPipeClosed(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 	// -v: a log line per row, so that a write meets the closed pipe.
-	p := &proc{cmd: exec.Command(bin, "run", in, "--out", out, "--rate", "400", "--progress", "never", "-v"), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "CENTAGATE_URL="+s.URL, "CENTAGATE_ADMIN="+clienttest.DefaultAdmin,
-		"CENTAGATE_AUTH_TOKEN="+clienttest.DefaultAuthToken, "CENTAGATE_SECRET_CODE="+clienttest.DefaultSecretCode)
-	p.cmd.Stderr = w
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := startTokenregTo(t, w, bin, s.URL, "run", in, "--out", out, "--rate", "400", "--progress", "never", "-v")
 	w.Close()
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
 	go io.Copy(io.Discard, io.LimitReader(r, 2000)) // read a little, as head -c would
 	p.waitFor(t, 30*time.Second, "50 rows written", func() bool { return completeRows(out) >= 50 })
 	r.Close()

@@ -98,17 +98,11 @@ func writePage(path string, page *report.Page) error {
 }
 
 // writeRunHTML is run's and retry's --html: the report of the result just
-// written, with the run's own summary. A failure is logged and reported
-// as false: the caller makes the run's exit code say so.
-func writeRunHTML(ctx context.Context, path, result string, sum *report.Summary, logger *slog.Logger) bool {
-	if result == "-" {
-		logger.Error("--html needs a result file: the result went to stdout")
-		return false
-	}
-	if filepath.Clean(path) == filepath.Clean(result) {
-		logger.Error("--html names the result file: report not written, the result kept", "file", path)
-		return false
-	}
+// written, with the run's own summary. The caller makes the run's exit code
+// say when it fails. The run refused before it began an --html that names
+// the result or its input, or that has no result file to draw
+// (distinctReports).
+func writeRunHTML(ctx context.Context, path, result string, sum *report.Summary, logger *slog.Logger) error {
 	snap := sum.Snapshot()
 	// Written after an interrupt too: the page must not inherit the stop.
 	page, err := report.BuildPage(context.WithoutCancel(ctx), []report.ResultSource{{Path: result, Summary: &snap}},
@@ -116,12 +110,10 @@ func writeRunHTML(ctx context.Context, path, result string, sum *report.Summary,
 	if err == nil {
 		err = writePage(path, page)
 	}
-	if err != nil {
-		logger.Error("--html", "file", path, "err", err)
-		return false
+	if err == nil {
+		logger.Info("report written", "file", path)
 	}
-	logger.Info("report written", "file", path)
-	return true
+	return err
 }
 
 // reportSources pairs each result with its run's summary: one given with

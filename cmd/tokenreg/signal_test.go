@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -220,23 +219,8 @@ func testHangupWithStderrGone(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: exec.Command(bin, "run", in, "--out", out, "--rate", "200", "--progress", "never"), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "CENTAGATE_URL="+s.URL, "CENTAGATE_ADMIN="+clienttest.DefaultAdmin,
-		"CENTAGATE_AUTH_TOKEN="+clienttest.DefaultAuthToken, "CENTAGATE_SECRET_CODE="+clienttest.DefaultSecretCode)
-	p.cmd.Stderr = w
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := startTokenregTo(t, w, bin, s.URL, "run", in, "--out", out, "--rate", "200", "--progress", "never")
 	w.Close()
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
 	p.waitFor(t, 30*time.Second, "50 rows written", func() bool { return completeRows(out) >= 50 })
 	r.Close() // the session's tee is gone
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
