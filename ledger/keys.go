@@ -55,6 +55,8 @@ type fp struct {
 type keySet struct {
 	seed1, seed2 maphash.Seed
 
+	// loadMu serialises load's scan; mu guards the rest.
+	loadMu sync.Mutex
 	mu     sync.RWMutex
 	loaded bool
 	// loading is set from just before the scan: a Record committed after
@@ -213,11 +215,7 @@ func (s *keySet) add(user string, t client.TokenType, sn string, ms int64) {
 		return
 	}
 	if i := s.find(k); i >= 0 {
-		if e, ok := pack(k, ms); ok && ms > s.base[i].milli() {
-			s.base[i] = e // same h: the order holds
-		} else if !ok && ms > s.base[i].milli() {
-			s.odd[k] = ms
-		}
+		s.raise(i, k, ms)
 		return
 	}
 	if _, fits := pack(k, ms); !fits {
@@ -227,6 +225,20 @@ func (s *keySet) add(user string, t client.TokenType, sn string, ms int64) {
 	s.extra[k] = max(s.extra[k], ms)
 	if s.loaded && len(s.extra) >= max(mergeMin, len(s.base)/4) {
 		s.merge()
+	}
+}
+
+// raise keeps the later of base[i]'s time and ms for k, the key of
+// base[i]: in base[i] itself (same h: the order holds) if ms fits an
+// entry, else in odd. The caller holds mu.
+func (s *keySet) raise(i int, k fp, ms int64) {
+	if ms <= s.base[i].milli() {
+		return
+	}
+	if e, ok := pack(k, ms); ok {
+		s.base[i] = e
+	} else {
+		s.odd[k] = ms
 	}
 }
 
@@ -272,15 +284,15 @@ func (s *keySet) reset() {
 
 // load scans the registrations once; later calls return at once. It holds
 // loadMu, not mu, while it scans, so that commits go on meanwhile.
-func (s *keySet) load(ctx context.Context, db *sql.DB, loadMu *sync.Mutex) error {
+func (s *keySet) load(ctx context.Context, db *sql.DB) error {
 	s.mu.RLock()
 	done, err := s.loaded, s.loadErr
 	s.mu.RUnlock()
 	if done || err != nil {
 		return err
 	}
-	loadMu.Lock()
-	defer loadMu.Unlock()
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
 	s.mu.Lock()
 	if s.loaded || s.loadErr != nil {
 		s.mu.Unlock()
@@ -310,9 +322,7 @@ func (s *keySet) load(ctx context.Context, db *sql.DB, loadMu *sync.Mutex) error
 	s.loaded = true
 	for k, ms := range extra {
 		if i := s.find(k); i >= 0 {
-			if e, _ := pack(k, ms); ms > s.base[i].milli() {
-				s.base[i] = e
-			}
+			s.raise(i, k, ms)
 			continue
 		}
 		s.extra[k] = ms

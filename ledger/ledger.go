@@ -71,10 +71,8 @@ type Ledger struct {
 	jrn    *journal       // the intent journal; nil when read-only
 	lock   *safefile.Lock // nil when read-only
 
-	// keys answers a writable ledger's Lookups from memory; loadMu
-	// serialises its scan.
-	keys   *keySet
-	loadMu sync.Mutex
+	// keys answers a writable ledger's Lookups from memory.
+	keys *keySet
 
 	// prior holds the keys of intents left by other runs (read at Open:
 	// no other run writes while this one holds the lock), removed as this
@@ -266,7 +264,7 @@ func (l *Ledger) Lookup(ctx context.Context, username string, t client.TokenType
 		return time.Time{}, false, fmt.Errorf("ledger lookup: invalid token type %d", int(t))
 	}
 	if l.keys != nil {
-		if err := l.keys.load(ctx, l.db, &l.loadMu); err != nil {
+		if err := l.keys.load(ctx, l.db); err != nil {
 			return time.Time{}, false, fmt.Errorf("ledger lookup: %w", err)
 		}
 		ms, found := l.keys.lookup(l.keys.fingerprint(username, t, tokenSn))
