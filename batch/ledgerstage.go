@@ -17,6 +17,14 @@ type asyncLedger interface {
 	RecordAsync(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool, done func(error))
 }
 
+// syncLedger gives a Ledger without RecordAsync one: Record in a goroutine
+// of its own.
+type syncLedger struct{ Ledger }
+
+func (l syncLedger) RecordAsync(ctx context.Context, username string, t client.TokenType, tokenSn string, at time.Time, lost bool, done func(error)) {
+	go func() { done(l.Record(ctx, username, t, tokenSn, at, lost)) }()
+}
+
 // recordDepth is how many successes may wait for their record at a time.
 // The ledger commits the records queued meanwhile in rounds at most every
 // 50 ms, each one transaction and one fsync (ledger/commit.go), so the
@@ -50,7 +58,6 @@ type ahead struct {
 // so a resume skips it or meets its own lost success. Without a ledger it
 // adds nothing: no goroutine, no channel.
 func (p *pipeline) recordAhead(in <-chan outcome) iter.Seq[ahead] {
-	depth := recordDepth
 	if p.cfg.Ledger == nil {
 		return func(yield func(ahead) bool) {
 			for o := range in {
@@ -60,14 +67,18 @@ func (p *pipeline) recordAhead(in <-chan outcome) iter.Seq[ahead] {
 			}
 		}
 	}
-	out := make(chan ahead, depth)
+	al, ok := p.cfg.Ledger.(asyncLedger)
+	if !ok {
+		al = syncLedger{p.cfg.Ledger}
+	}
+	out := make(chan ahead, recordDepth)
 	go func() {
 		var wg sync.WaitGroup
 		defer func() {
 			wg.Wait()
 			close(out)
 		}()
-		slots := make(chan struct{}, depth)
+		slots := make(chan struct{}, recordDepth)
 		for o := range in {
 			// A success, or a row that most likely met its own lost
 			// success (recorded flagged lost).
@@ -76,22 +87,14 @@ func (p *pipeline) recordAhead(in <-chan outcome) iter.Seq[ahead] {
 				continue
 			}
 			slots <- struct{}{}
+			wg.Add(1)
 			// The run's context may be cancelled by now; the ledger must
 			// still learn the outcome.
-			if al, ok := p.cfg.Ledger.(asyncLedger); ok {
-				wg.Add(1)
-				al.RecordAsync(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost, func(err error) {
-					// The writer drains out to the end (see write).
-					out <- ahead{o: o, recorded: true, recordErr: err}
-					<-slots
-					wg.Done()
-				})
-				continue
-			}
-			wg.Go(func() {
-				err := p.cfg.Ledger.Record(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost)
+			al.RecordAsync(context.Background(), o.Username, o.tokenType, o.TokenSn, o.FinishedAt, o.lost, func(err error) {
+				// The writer drains out to the end (see write).
 				out <- ahead{o: o, recorded: true, recordErr: err}
 				<-slots
+				wg.Done()
 			})
 		}
 	}()
