@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -51,14 +52,8 @@ var schemaVersion = len(migrations)
 // schemaVersion in one transaction.
 func (l *Ledger) migrate(ctx context.Context) error {
 	if l.readOnly {
-		var app, ver int
-		if err := l.db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
-			return l.openError(err)
-		}
-		if err := l.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
-			return l.openError(err)
-		}
-		if err := l.checkVersion(app, ver); err != nil {
+		ver, err := l.readVersion(ctx, l.db)
+		if err != nil {
 			return err
 		}
 		if ver < schemaVersion {
@@ -72,14 +67,8 @@ func (l *Ledger) migrate(ctx context.Context) error {
 		return l.openError(err)
 	}
 	defer tx.Rollback()
-	var app, ver, tables int
-	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
-		return l.openError(err)
-	}
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
-		return l.openError(err)
-	}
-	if err := l.checkVersion(app, ver); err != nil {
+	ver, err := l.readVersion(ctx, tx)
+	if err != nil {
 		return err
 	}
 	if ver == schemaVersion {
@@ -88,6 +77,7 @@ func (l *Ledger) migrate(ctx context.Context) error {
 	if ver == 0 {
 		// Schema version 0 is a new, empty file; tables in it belong to
 		// someone else.
+		var tables int
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
 			return l.openError(err)
 		}
@@ -113,15 +103,26 @@ func (l *Ledger) migrate(ctx context.Context) error {
 	return nil
 }
 
-// checkVersion refuses another program's database and a newer schema.
-func (l *Ledger) checkVersion(app, ver int) error {
+// readVersion reads the schema version through q (the database, or the
+// migration's transaction), refusing another program's database and a
+// newer schema.
+func (l *Ledger) readVersion(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (int, error) {
+	var app, ver int
+	if err := q.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
+		return 0, l.openError(err)
+	}
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&ver); err != nil {
+		return 0, l.openError(err)
+	}
 	if app != 0 && app != applicationID {
-		return fmt.Errorf("%s is an SQLite database of another program (application_id %#x), not a tokenreg ledger: use another ledger file", l.path, app)
+		return 0, fmt.Errorf("%s is an SQLite database of another program (application_id %#x), not a tokenreg ledger: use another ledger file", l.path, app)
 	}
 	if ver > schemaVersion {
-		return fmt.Errorf("ledger %s has schema version %d, newer than this tokenreg understands (%d): it was written by a newer tokenreg; upgrade tokenreg, or use another ledger file", l.path, ver, schemaVersion)
+		return 0, fmt.Errorf("ledger %s has schema version %d, newer than this tokenreg understands (%d): it was written by a newer tokenreg; upgrade tokenreg, or use another ledger file", l.path, ver, schemaVersion)
 	}
-	return nil
+	return ver, nil
 }
 
 // openError wraps a failure to read the database, saying plainly when the
