@@ -1,8 +1,6 @@
 package ledger
 
 import (
-	"github.com/tokenreg/tokenreg/internal/safefile"
-
 	"context"
 	"database/sql"
 	"errors"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/tokenreg/tokenreg/client"
 	"github.com/tokenreg/tokenreg/internal/csvfile"
+	"github.com/tokenreg/tokenreg/internal/safefile"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -94,7 +93,7 @@ type Ledger struct {
 //
 // The ledger must be on a local file system: SQLite's WAL mode shares
 // memory between the connections, which a network file system cannot do.
-func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
+func Open(ctx context.Context, path string, opt Options) (_ *Ledger, err error) {
 	if path == "" {
 		return nil, errors.New("open ledger: no file name given")
 	}
@@ -106,6 +105,12 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 	if l.runID == "" {
 		l.runID = defaultRunID(time.Now(), os.Getpid())
 	}
+	// A failure from here on releases what was taken.
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
 
 	if opt.ReadOnly {
 		// SQLite would report only "unable to open database file".
@@ -120,20 +125,17 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 		// rules (see acquire): no links, regular, the effective user's.
 		f, err := openOwned(abs)
 		if err != nil {
-			l.Close()
 			return nil, fmt.Errorf("open ledger: %w", err)
 		}
 		f.Close()
 		for _, side := range []string{abs + "-wal", abs + "-shm", journalPath(abs)} {
 			if err := checkSidecar(side); err != nil {
-				l.Close()
 				return nil, fmt.Errorf("open ledger: %w", err)
 			}
 		}
 	}
 
 	if l.db, err = sql.Open("sqlite", dsn(abs, opt.ReadOnly)); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	// One connection for the reader goroutine's Lookups, one for the
@@ -145,13 +147,11 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 	l.db.SetConnMaxIdleTime(0)
 
 	if err := l.migrate(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 	if opt.ReadOnly {
 		if l.lookup, err = l.db.PrepareContext(ctx, `SELECT registered_at FROM registrations
 			WHERE username = ? AND token_type = ? AND token_sn = ?`); err != nil {
-			l.Close()
 			return nil, fmt.Errorf("open ledger %s: %w", path, err)
 		}
 		return l, nil
@@ -159,16 +159,13 @@ func Open(ctx context.Context, path string, opt Options) (*Ledger, error) {
 	l.keys = newKeySet()
 	// The intents a crashed run left in its journal join the others.
 	if err := settleJournal(ctx, l.db, journalPath(abs)); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	l.jrn = &journal{path: journalPath(abs), runID: l.runID}
 	if err := l.loadPrior(ctx); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	if err := l.startCommitter(ctx); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	return l, nil
