@@ -219,10 +219,6 @@ func (l *Ledger) Import(ctx context.Context, r io.Reader, runID string) (importe
 	return imported, skipped, nil
 }
 
-// resultColumns are the columns of a result file's header (SPEC §5): a
-// header with all of them is read as a result file, by report.Reader.
-var resultColumns = []string{"line", "username", "tokenSn", "tokenType", "status", "code", "message", "attempts", "duration_ms", "finished_at"}
-
 // importSource reads r's header and returns the reader of its rows: a
 // result file's through report.Reader, any other through the lenient path.
 // now is the time of the import, as stored.
@@ -250,8 +246,9 @@ func importSource(r io.Reader, runID, now string) (rowSource, error) {
 		return nil, fmt.Errorf("line %d: %w", cr.Line(), err)
 	}
 	head.stop()
+	// A header with every column of a result file's (SPEC §5) is one.
 	full := true
-	for _, name := range resultColumns {
+	for _, name := range report.Header() {
 		if _, ok := idx[csvfile.FoldName(name)]; !ok {
 			full = false
 		}
@@ -454,7 +451,7 @@ func (h *handBatch) fill() error {
 // to nothing.
 func hdrNames(hdr []string) []string {
 	tags := make(map[string]string)
-	for _, name := range append(resultColumns, "registered_at", "run_id", "lost") {
+	for _, name := range append(report.Header(), "registered_at", "run_id", "lost") {
 		tags[csvfile.FoldName(name)] = name
 	}
 	out := make([]string, len(hdr))
