@@ -328,42 +328,60 @@ func (rd *Reader) SHA256() string {
 // or an *InputError when the rest of the file cannot be read (a quote never
 // closed, bytes that are not UTF-8, a second header row).
 func (rd *Reader) Read() (Row, error) {
+	raw, re, err := rd.next()
+	switch {
+	case err != nil:
+		return Row{}, err
+	case re != nil:
+		return Row{Line: re.Line, Problem: recordProblem(re)}, nil
+	}
+	// The header was mapped once (NewReader); rows are picked by column
+	// index from the raw record.
+	line := rd.cr.Line()
+	row := rd.check(line, rd.col.record(raw))
+	if len(raw) != rd.fields {
+		row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, csvfile.SeparatorName(rd.cr.Separator()))
+	}
+	if end := rd.cr.EndLine(); end > line {
+		if row.Problem != "" {
+			row.Problem += fmt.Sprintf(" (the record spans lines %d to %d: a quoted value holds a line break)", line, end)
+		} else {
+			row.Warning = fmt.Sprintf("the record spans lines %d to %d (a quoted value holds a line break): check that no row is hidden inside it", line, end)
+		}
+	}
+	return row, nil
+}
+
+// next returns the next data record: its fields, or the *RecordError of a
+// malformed one (an invalid row; reading goes on). It skips blank records.
+// The error is io.EOF at the end, or the *InputError that stops the run.
+// Read and Count both read through it, so that the pre-pass counts exactly
+// the rows, and stops at exactly the error, that the run will meet.
+func (rd *Reader) next() (raw []string, re *csvfile.RecordError, err error) {
 	for {
-		// The header was mapped once (NewReader); rows are picked by
-		// column index from the raw record.
-		raw, err := rd.cr.Read()
+		raw, err = rd.cr.Read()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				rd.eof = true
-				return Row{}, io.EOF
+				return nil, nil, io.EOF
 			}
-			var re *csvfile.RecordError
-			if errors.As(err, &re) && !errors.Is(re.Err, csvfile.ErrUnclosed) {
-				return Row{Line: re.Line, Problem: recordProblem(re)}, nil
+			// re is not named here: &re would move it to the heap on
+			// every call, not only on a malformed record's.
+			var rerr *csvfile.RecordError
+			if errors.As(err, &rerr) && !errors.Is(rerr.Err, csvfile.ErrUnclosed) {
+				return nil, rerr, nil
 			}
 			// A quote never closed swallowed the rest of the file:
 			// nothing after it can be trusted (SPEC §4).
-			return Row{}, inputError(rd.name, err)
+			return nil, nil, inputError(rd.name, err)
 		}
 		if blankRecord(raw) {
 			continue // a line of spaces and commas only
 		}
-		line := rd.cr.Line()
-		if err := rd.secondHeader(line, raw); err != nil {
-			return Row{}, err
+		if err = rd.secondHeader(rd.cr.Line(), raw); err != nil {
+			return nil, nil, err
 		}
-		row := rd.check(line, rd.col.record(raw))
-		if len(raw) != rd.fields {
-			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, csvfile.SeparatorName(rd.cr.Separator()))
-		}
-		if end := rd.cr.EndLine(); end > line {
-			if row.Problem != "" {
-				row.Problem += fmt.Sprintf(" (the record spans lines %d to %d: a quoted value holds a line break)", line, end)
-			} else {
-				row.Warning = fmt.Sprintf("the record spans lines %d to %d (a quoted value holds a line break): check that no row is hidden inside it", line, end)
-			}
-		}
-		return row, nil
+		return raw, nil, nil
 	}
 }
 
@@ -379,28 +397,12 @@ func recordProblem(re *csvfile.RecordError) string {
 // number of data rows, or the *InputError that would stop a run, without
 // checking the rows' values (a pre-pass, before anything is sent).
 func (rd *Reader) Count() (int, error) {
-	n := 0
-	for {
-		raw, err := rd.cr.Read()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				rd.eof = true
-				return n, nil
-			}
-			var re *csvfile.RecordError
-			if errors.As(err, &re) && !errors.Is(re.Err, csvfile.ErrUnclosed) {
-				n++ // a malformed row is an invalid row, not a fatal one
-				continue
-			}
-			return n, inputError(rd.name, err)
-		}
-		if blankRecord(raw) {
-			continue
-		}
-		if err := rd.secondHeader(rd.cr.Line(), raw); err != nil {
+	for n := 0; ; n++ { // a malformed row is an invalid row, not a fatal one
+		if _, _, err := rd.next(); err == io.EOF {
+			return n, nil
+		} else if err != nil {
 			return n, err
 		}
-		n++
 	}
 }
 
