@@ -361,26 +361,19 @@ func checkReports(reports, others []namedPath) error {
 	return nil
 }
 
-// canWriteBeside checks that a file written by temp file and rename can be
-// put at path: its directory exists and takes a new file, and path is not
-// a directory.
+// canWriteBeside checks that a file written through safefile.Create can be
+// put at path: the temporary file it starts with can be created beside
+// path (and is removed again), and path is not a directory.
 func canWriteBeside(path string) error {
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		return fmt.Errorf("its directory cannot be used: %w", err)
-	case !st.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	}
 	if st, err := os.Lstat(path); err == nil && st.IsDir() {
 		return errors.New("it is a directory")
 	}
-	f, err := os.CreateTemp(dir, ".tokenreg-check-*")
+	a, err := safefile.Create(path, 0o600, safefile.Options{Replace: true})
 	if err != nil {
-		return fmt.Errorf("no file can be created in %s: %w", dir, errors.Unwrap(err))
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err // the temporary name means nothing to the operator
+		}
+		return fmt.Errorf("no file can be created in %s: %w", filepath.Dir(path), err)
 	}
-	f.Close()
-	os.Remove(f.Name())
-	return nil
+	return a.Close()
 }
