@@ -131,15 +131,14 @@ func clip(s string) string {
 
 // Reader reads input rows as a stream. It is not safe for concurrent use.
 type Reader struct {
-	name    string
-	cr      *csvfile.Reader
-	col     columns
-	sum     hash.Hash
-	fields  int
-	header  int // the header's line
-	hasStat bool
-	unesc   bool
-	eof     bool
+	name   string
+	cr     *csvfile.Reader
+	col    columns
+	sum    hash.Hash
+	fields int
+	header int // the header's line
+	unesc  bool
+	eof    bool
 }
 
 // ReaderOptions tune how the input is read.
@@ -184,17 +183,15 @@ func NewReader(name string, r io.Reader, opt ReaderOptions) (*Reader, error) {
 	}
 	rd.header = cr.Line()
 	rd.fields = len(hdr)
-	canon, err := canonicalHeader(hdr)
+	rd.col, err = headerColumns(hdr)
 	if err != nil {
 		return nil, &InputError{Name: name, Line: rd.header, Err: err}
 	}
-	rd.col = columnsOf(canon)
-	rd.hasStat = rd.col.status >= 0
 	// A result file (status, code and message columns) is a valid input
 	// of run and validate too: its cells carry the writer's formula
 	// guards and escapes, which are not part of the values, whatever the
 	// command.
-	rd.unesc = rd.unesc || rd.hasStat && rd.col.code >= 0 && rd.col.message >= 0
+	rd.unesc = rd.unesc || rd.col.status >= 0 && rd.col.code >= 0 && rd.col.message >= 0
 	return rd, nil
 }
 
@@ -229,40 +226,21 @@ func inputError(name string, err error) error {
 func scoreHeader(hdr []string) int {
 	seen := map[string]bool{}
 	for _, h := range hdr {
-		if c, ok := aliases[csvfile.FoldName(h)]; ok && isRequired(c) {
+		if c, ok := aliases[csvfile.FoldName(h)]; ok {
 			seen[c] = true
 		}
 	}
-	return len(seen)
-}
-
-func isRequired(canon string) bool {
-	return canon == "username" || canon == "tokensn" || canon == "tokentype"
+	n := 0
+	for _, r := range required {
+		if seen[r.canon] {
+			n++
+		}
+	}
+	return n
 }
 
 // columns are the indexes of the known columns in a record, -1 if absent.
 type columns struct{ username, tokenSn, tokenType, status, code, message int }
-
-func columnsOf(canon []string) columns {
-	c := columns{-1, -1, -1, -1, -1, -1}
-	for i, name := range canon {
-		switch name {
-		case "username":
-			c.username = i
-		case "tokensn":
-			c.tokenSn = i
-		case "tokentype":
-			c.tokenType = i
-		case "status":
-			c.status = i
-		case "code":
-			c.code = i
-		case "message":
-			c.message = i
-		}
-	}
-	return c
-}
 
 // record picks the known columns out of a raw CSV record; a short record
 // leaves the missing ones empty.
@@ -279,23 +257,20 @@ func (c columns) record(rec []string) record {
 	}
 }
 
-// canonicalHeader maps each column to its canonical name (a name no field
-// has, for an unknown column) and refuses a header that lacks a required
-// column or names one twice.
-func canonicalHeader(headers []string) ([]string, error) {
-	out := make([]string, len(headers))
-	seen := map[string]int{}
+// headerColumns finds the known columns of a header (by their names and
+// aliases) and refuses a header that lacks a required column or names one
+// twice.
+func headerColumns(headers []string) (columns, error) {
+	seen := map[string]int{} // canonical name -> index
 	for i, h := range headers {
 		c, ok := aliases[csvfile.FoldName(h)]
 		if !ok {
-			out[i] = fmt.Sprintf("\x00unknown%d", i)
 			continue
 		}
 		if j, dup := seen[c]; dup {
-			return nil, fmt.Errorf("columns %d (%q) and %d (%q) both give the %s: keep one of them", j+1, displayField(headers[j]), i+1, displayField(h), c)
+			return columns{}, fmt.Errorf("columns %d (%q) and %d (%q) both give the %s: keep one of them", j+1, displayField(headers[j]), i+1, displayField(h), c)
 		}
 		seen[c] = i
-		out[i] = c
 	}
 	var missing []string
 	for _, r := range required {
@@ -305,11 +280,20 @@ func canonicalHeader(headers []string) ([]string, error) {
 	}
 	switch {
 	case len(missing) == len(required):
-		return nil, fmt.Errorf("no header row: the first line must name the columns username, tokenSn and tokenType (aliases: user, userid; serial, sn, mobile, phone; type), found %s", quoteList(headers))
+		return columns{}, fmt.Errorf("no header row: the first line must name the columns username, tokenSn and tokenType (aliases: user, userid; serial, sn, mobile, phone; type), found %s", quoteList(headers))
 	case len(missing) > 0:
-		return nil, fmt.Errorf("the header lacks the column(s) %s (found %s)", strings.Join(missing, ", "), quoteList(headers))
+		return columns{}, fmt.Errorf("the header lacks the column(s) %s (found %s)", strings.Join(missing, ", "), quoteList(headers))
 	}
-	return out, nil
+	at := func(canon string) int {
+		if i, ok := seen[canon]; ok {
+			return i
+		}
+		return -1
+	}
+	return columns{
+		username: at("username"), tokenSn: at("tokensn"), tokenType: at("tokentype"),
+		status: at("status"), code: at("code"), message: at("message"),
+	}, nil
 }
 
 func quoteList(ss []string) string {
@@ -328,7 +312,7 @@ func quoteList(ss []string) string {
 func (rd *Reader) inputName() string { return rd.name }
 
 // HasStatus reports whether the input has a status column (a result file).
-func (rd *Reader) HasStatus() bool { return rd.hasStat }
+func (rd *Reader) HasStatus() bool { return rd.col.status >= 0 }
 
 // SHA256 returns the hex SHA-256 of the input bytes once Read has returned
 // io.EOF; before that it returns "".
@@ -344,42 +328,60 @@ func (rd *Reader) SHA256() string {
 // or an *InputError when the rest of the file cannot be read (a quote never
 // closed, bytes that are not UTF-8, a second header row).
 func (rd *Reader) Read() (Row, error) {
+	raw, re, err := rd.next()
+	switch {
+	case err != nil:
+		return Row{}, err
+	case re != nil:
+		return Row{Line: re.Line, Problem: recordProblem(re)}, nil
+	}
+	// The header was mapped once (NewReader); rows are picked by column
+	// index from the raw record.
+	line := rd.cr.Line()
+	row := rd.check(line, rd.col.record(raw))
+	if len(raw) != rd.fields {
+		row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, csvfile.SeparatorName(rd.cr.Separator()))
+	}
+	if end := rd.cr.EndLine(); end > line {
+		if row.Problem != "" {
+			row.Problem += fmt.Sprintf(" (the record spans lines %d to %d: a quoted value holds a line break)", line, end)
+		} else {
+			row.Warning = fmt.Sprintf("the record spans lines %d to %d (a quoted value holds a line break): check that no row is hidden inside it", line, end)
+		}
+	}
+	return row, nil
+}
+
+// next returns the next data record: its fields, or the *RecordError of a
+// malformed one (an invalid row; reading goes on). It skips blank records.
+// The error is io.EOF at the end, or the *InputError that stops the run.
+// Read and Count both read through it, so that the pre-pass counts exactly
+// the rows, and stops at exactly the error, that the run will meet.
+func (rd *Reader) next() (raw []string, re *csvfile.RecordError, err error) {
 	for {
-		// The header was mapped once (NewReader); rows are picked by
-		// column index from the raw record.
-		raw, err := rd.cr.Read()
+		raw, err = rd.cr.Read()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				rd.eof = true
-				return Row{}, io.EOF
+				return nil, nil, io.EOF
 			}
-			var re *csvfile.RecordError
-			if errors.As(err, &re) && !errors.Is(re.Err, csvfile.ErrUnclosed) {
-				return Row{Line: re.Line, Problem: recordProblem(re)}, nil
+			// re is not named here: &re would move it to the heap on
+			// every call, not only on a malformed record's.
+			var rerr *csvfile.RecordError
+			if errors.As(err, &rerr) && !errors.Is(rerr.Err, csvfile.ErrUnclosed) {
+				return nil, rerr, nil
 			}
 			// A quote never closed swallowed the rest of the file:
 			// nothing after it can be trusted (SPEC §4).
-			return Row{}, inputError(rd.name, err)
+			return nil, nil, inputError(rd.name, err)
 		}
 		if blankRecord(raw) {
 			continue // a line of spaces and commas only
 		}
-		line := rd.cr.Line()
-		if err := rd.secondHeader(line, raw); err != nil {
-			return Row{}, err
+		if err = rd.secondHeader(rd.cr.Line(), raw); err != nil {
+			return nil, nil, err
 		}
-		row := rd.check(line, rd.col.record(raw))
-		if len(raw) != rd.fields {
-			row.Problem = fmt.Sprintf("the row has %d fields but the header has %d: check for a missing or extra %s, or quote a value that contains one", len(raw), rd.fields, csvfile.SeparatorName(rd.cr.Separator()))
-		}
-		if end := rd.cr.EndLine(); end > line {
-			if row.Problem != "" {
-				row.Problem += fmt.Sprintf(" (the record spans lines %d to %d: a quoted value holds a line break)", line, end)
-			} else {
-				row.Warning = fmt.Sprintf("the record spans lines %d to %d (a quoted value holds a line break): check that no row is hidden inside it", line, end)
-			}
-		}
-		return row, nil
+		return raw, nil, nil
 	}
 }
 
@@ -395,28 +397,12 @@ func recordProblem(re *csvfile.RecordError) string {
 // number of data rows, or the *InputError that would stop a run, without
 // checking the rows' values (a pre-pass, before anything is sent).
 func (rd *Reader) Count() (int, error) {
-	n := 0
-	for {
-		raw, err := rd.cr.Read()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				rd.eof = true
-				return n, nil
-			}
-			var re *csvfile.RecordError
-			if errors.As(err, &re) && !errors.Is(re.Err, csvfile.ErrUnclosed) {
-				n++ // a malformed row is an invalid row, not a fatal one
-				continue
-			}
-			return n, inputError(rd.name, err)
-		}
-		if blankRecord(raw) {
-			continue
-		}
-		if err := rd.secondHeader(rd.cr.Line(), raw); err != nil {
+	for n := 0; ; n++ { // a malformed row is an invalid row, not a fatal one
+		if _, _, err := rd.next(); err == io.EOF {
+			return n, nil
+		} else if err != nil {
 			return n, err
 		}
-		n++
 	}
 }
 

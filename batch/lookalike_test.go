@@ -61,3 +61,13 @@ func TestDigitValue(t *testing.T) {
 		}
 	}
 }
+
+// TestTypographicNamed: every typographic look-alike has its name in the
+// one table of character names, which its message quotes.
+func TestTypographicNamed(t *testing.T) {
+	for r := range typographic {
+		if charNames[r] == "" {
+			t.Errorf("%U is typographic but has no name in charNames", r)
+		}
+	}
+}

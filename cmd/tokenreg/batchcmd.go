@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -357,59 +356,21 @@ func (b *batchCmd) openResult(locked func() error) error {
 // rename, it would replace that file (the result's rows, the inventory)
 // with a report.
 func (b *batchCmd) distinctReports() error {
-	type named struct{ flag, path string }
-	var others []named
+	var others []namedPath
 	if b.input != "-" {
-		others = append(others, named{"the input", b.input})
+		others = append(others, namedPath{"the input", b.input})
 	}
-	if b.outPath != "-" {
-		others = append(others, named{"--out", b.outPath})
-	}
+	others = append(others, namedPath{"--out", b.outPath})
 	if b.f.ledger != "" {
-		others = append(others, named{"--ledger", b.f.ledger})
+		others = append(others, namedPath{"--ledger", b.f.ledger})
 	}
 	if b.f.html != "" && b.outPath == "-" {
 		return usagef("--html draws the result file, and --out - writes the result to stdout: give --out a file")
 	}
-	for _, r := range []named{{"--summary", b.f.summary}, {"--metrics", b.f.metrics}, {"--html", b.f.html}} {
-		if r.path == "" {
-			continue
-		}
-		for _, o := range others {
-			if samePath(r.path, o.path) {
-				return usagef("%s %s is also %s: give it a file of its own", r.flag, r.path, o.flag)
-			}
-		}
-		if err := canWriteBeside(r.path); err != nil {
-			return usagef("%s %s: %v; nothing was sent", r.flag, r.path, err)
-		}
-		others = append(others, r)
+	reports := []namedPath{{"--summary", b.f.summary}, {"--metrics", b.f.metrics}, {"--html", b.f.html}}
+	if err := checkReports(reports, others); err != nil {
+		return usagef("%v; nothing was sent", err)
 	}
-	return nil
-}
-
-// canWriteBeside checks, before anything is sent, that a report written at
-// the end by temp file and rename can be: its directory exists and takes a
-// new file. A run whose --summary or --metrics would be lost at the end
-// is refused at the start instead.
-func canWriteBeside(path string) error {
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		return fmt.Errorf("its directory cannot be used: %w", err)
-	case !st.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if st, err := os.Lstat(path); err == nil && st.IsDir() {
-		return errors.New("it is a directory")
-	}
-	f, err := os.CreateTemp(dir, ".tokenreg-check-*")
-	if err != nil {
-		return fmt.Errorf("no file can be created in %s: %w", dir, errors.Unwrap(err))
-	}
-	f.Close()
-	os.Remove(f.Name())
 	return nil
 }
 

@@ -53,12 +53,12 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		fs.Usage()
 		return exitUsage, usagef("merge takes the result files of every shard of one input")
 	}
-	if *summary != "" {
-		for _, f := range append([]string{*out}, files...) {
-			if f != "-" && samePath(*summary, f) {
-				return exitUsage, usagef("--summary %s is also %s: give it a file of its own", *summary, f)
-			}
-		}
+	others := []namedPath{{"--out", *out}}
+	for _, f := range files {
+		others = append(others, namedPath{"the result " + f, f})
+	}
+	if err := checkReports([]namedPath{{"--summary", *summary}}, others); err != nil {
+		return exitUsage, usagef("%v; nothing was written", err)
 	}
 	if *out != "-" {
 		for _, f := range files {

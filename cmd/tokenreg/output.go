@@ -332,3 +332,48 @@ func (r *resultFile) close() {
 		r.lock.Unlock()
 	}
 }
+
+// namedPath is a file a command was given, and how to name it to the
+// operator: a flag, "the input".
+type namedPath struct{ name, path string }
+
+// checkReports refuses a report file (--summary, --metrics, --html; an
+// empty path is none) that names one of others (the input, the result, the
+// ledger; "-" is none) or another report: written at the end by rename, it
+// would replace that file. It also refuses one whose directory cannot take
+// a new file, so that the command fails before it does anything rather
+// than at its end.
+func checkReports(reports, others []namedPath) error {
+	for _, r := range reports {
+		if r.path == "" {
+			continue
+		}
+		for _, o := range others {
+			if o.path != "-" && samePath(r.path, o.path) {
+				return fmt.Errorf("%s %s is also %s: give it a file of its own", r.name, r.path, o.name)
+			}
+		}
+		if err := canWriteBeside(r.path); err != nil {
+			return fmt.Errorf("%s %s: %w", r.name, r.path, err)
+		}
+		others = append(others, r)
+	}
+	return nil
+}
+
+// canWriteBeside checks that a file written through safefile.Create can be
+// put at path: the temporary file it starts with can be created beside
+// path (and is removed again), and path is not a directory.
+func canWriteBeside(path string) error {
+	if st, err := os.Lstat(path); err == nil && st.IsDir() {
+		return errors.New("it is a directory")
+	}
+	a, err := safefile.Create(path, 0o600, safefile.Options{Replace: true})
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err // the temporary name means nothing to the operator
+		}
+		return fmt.Errorf("no file can be created in %s: %w", filepath.Dir(path), err)
+	}
+	return a.Close()
+}
