@@ -266,7 +266,6 @@ func varintLen(x int64) int {
 
 // journalEntry is one entry read back.
 type journalEntry struct {
-	kind byte
 	key  string // user, type and serial as written: the exact key
 	user string
 	t    client.TokenType
@@ -358,7 +357,7 @@ func readEntry(r *bufio.Reader) (kind byte, payload []byte, err error) {
 
 // parseKeyEntry decodes an intent, forget or resolved entry.
 func parseKeyEntry(kind byte, p []byte) (journalEntry, bool) {
-	e := journalEntry{kind: kind}
+	var e journalEntry
 	field := func() (string, bool) {
 		n, k := binary.Uvarint(p)
 		if k <= 0 || n > uint64(len(p)-k) {
