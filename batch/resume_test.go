@@ -162,7 +162,9 @@ func TestRetryReadsRevealedCellsBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if row.Line == 7 {
+		if row.Username == "frank" {
+			// Input line 7, the valid row: rows are written as they
+			// finish, so its line in this result file varies.
 			continue
 		}
 		seen++
